@@ -1,0 +1,54 @@
+"""ensemblex: compare the information content of probabilistic representation spaces.
+
+The public API is short; heavy modules load on first use::
+
+    import ensemblex as ex
+    post = ex.posteriors(mean, logvar)           # (model, latent, sample)
+    fp = post.repinfo.fingerprint()             # lazy Bhattacharyya matrices
+    pw = fp.repinfo.pairwise()                  # all-pairs NMI, VI (Dask)
+    cl = pw.repinfo.cluster()                   # OPTICS hotspots
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import accessor as _accessor  # registers the ``.repinfo`` accessor
+from ._version import __version__
+
+_LAZY = {
+    "posteriors": "fingerprints",
+    "fingerprint": "fingerprints",
+    "label_fingerprints": "fingerprints",
+    "info": "fingerprints",
+    "pairwise": "pairwise",
+    "cluster": "structure",
+    "label_nmi": "structure",
+    "udr": "udr",
+    "synthesize": "synthesis",
+    "ring_uniformity": "synthesis",
+    "open_dataset": "io",
+    "save": "io",
+    "load_dataset": "datasets",
+    "train_ensemble": "models",
+    "load_ensemble": "models",
+    "posteriors_from_savedmodels": "models",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+del _accessor
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ensemblex' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

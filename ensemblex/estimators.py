@@ -1,0 +1,397 @@
+"""Exact estimators of DESIGN.md section 1: pure array math, no xarray.
+
+Every function takes the array namespace of its inputs (NumPy, CuPy or any
+array-API namespace) and never calls ``np.`` on data. All information is in
+bits.
+
+A *fingerprint* is the ``(N, N)`` matrix of Bhattacharyya coefficients
+``BC_ij = BC(p(u|x_i), p(u|x_j))`` of one channel over N data points; leading
+axes batch channels.
+
+Examples
+--------
+>>> import numpy as np
+>>> from ensemblex.estimators import bhattacharyya, information
+>>> mean = np.array([0.0, 0.0, 10.0, 10.0])
+>>> bc = bhattacharyya(mean, np.full(4, -4.0))    # two well separated pairs
+>>> round(float(information(bc)), 6)              # one bit: which pair
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ._checks import check_finite, check_positive_int, check_probability
+from ._namespace import get_namespace
+
+__all__ = [
+    "bhattacharyya",
+    "information",
+    "information_bounds",
+    "joint_information",
+    "kl_coefficients",
+    "label_coefficients",
+    "monte_carlo_information",
+    "nmi",
+    "vi",
+]
+
+_LN2 = math.log(2.0)
+_LOG_2PI = math.log(2.0 * math.pi)
+
+#: default information threshold (bits) under which a channel's NMI is undefined
+MIN_INFO = 0.01
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _float_dtype(xp: ModuleType, *arrays: Any) -> Any:
+    dtype = xp.result_type(*arrays)
+    if xp.isdtype(dtype, "real floating"):
+        return dtype
+    return xp.float64
+
+
+def _gaussian_inputs(
+    mean: Any, logvar: Any, multivariate: bool
+) -> tuple[ModuleType, Any, Any]:
+    """Validate and return ``(xp, mean, logvar)`` as ``(..., N, d)`` floating arrays."""
+    xp = get_namespace(mean, logvar)
+    if mean.shape != logvar.shape:
+        raise ValueError(
+            f"mean and logvar must have the same shape; got {tuple(mean.shape)} and "
+            f"{tuple(logvar.shape)}."
+        )
+    min_ndim = 2 if multivariate else 1
+    if mean.ndim < min_ndim:
+        layout = "(..., N, d)" if multivariate else "(..., N)"
+        raise ValueError(
+            f"mean and logvar must have shape {layout}; got {tuple(mean.shape)}."
+        )
+    dtype = _float_dtype(xp, mean, logvar)
+    mean = xp.astype(mean, dtype)
+    logvar = xp.astype(logvar, dtype)
+    check_finite(xp, mean, "mean")
+    check_finite(xp, logvar, "logvar")
+    if not multivariate:
+        mean = xp.expand_dims(mean, axis=-1)
+        logvar = xp.expand_dims(logvar, axis=-1)
+    return xp, mean, logvar
+
+
+def _pairs(x: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """``(..., N, d)`` -> broadcastable ``(..., N, 1, d)`` and ``(..., 1, N, d)``."""
+    return xp.expand_dims(x, axis=-2), xp.expand_dims(x, axis=-3)
+
+
+# -- coefficient matrices ------------------------------------------------------------
+
+
+def bhattacharyya(mean: Any, logvar: Any, *, multivariate: bool = False) -> Any:
+    """Bhattacharyya coefficients between the diagonal-Gaussian posteriors of N points.
+
+    Parameters
+    ----------
+    mean, logvar
+        Posterior means and log-variances, shape ``(..., N)`` for a 1-D channel
+        or ``(..., N, d)`` with ``multivariate=True`` for a d-dimensional one.
+    multivariate
+        Whether the last axis holds the d components of one posterior.
+
+    Returns
+    -------
+    array, shape ``(..., N, N)``
+        ``BC_ij = exp(-D_B)`` in ``[0, 1]``, symmetric, ones on the diagonal;
+        the dtype of the inputs (float32 in, float32 out).
+
+    Notes
+    -----
+    With ``m = max(lv_i, lv_j)`` and ``delta = |lv_i - lv_j|`` the distance is
+    evaluated without exponentiating large log-variances::
+
+        (mu_i - mu_j)^2 / (8 sbar^2) = (mu_i - mu_j)^2 exp(-m) / (4 (1 + exp(-delta)))
+        1/2 ln(sbar^2 / (s_i s_j))   = delta / 4 + 1/2 ln((1 + exp(-delta)) / 2)
+
+    so log-variances in [-30, 30] and large means give finite results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bc = bhattacharyya(np.array([0.0, 1.0]), np.zeros(2))
+    >>> bc.round(4).tolist()
+    [[1.0, 0.8825], [0.8825, 1.0]]
+    >>> bhattacharyya(np.zeros((2, 3)), np.zeros((2, 3)), multivariate=True).shape
+    (2, 2)
+    """
+    xp, mean, logvar = _gaussian_inputs(mean, logvar, multivariate)
+    mu_i, mu_j = _pairs(mean, xp)
+    lv_i, lv_j = _pairs(logvar, xp)
+    delta = xp.abs(lv_i - lv_j)
+    e = xp.exp(-delta)
+    diff = mu_i - mu_j
+    quad = diff * diff * xp.exp(-xp.maximum(lv_i, lv_j)) / (4 * (1 + e))
+    logdet = 0.25 * delta + 0.5 * xp.log((1 + e) / 2)
+    # both terms are >= 0 in exact arithmetic; clip rounding so that BC <= 1
+    distance = xp.maximum(xp.sum(quad + logdet, axis=-1), xp.zeros_like(quad[..., 0]))
+    return xp.exp(-distance)
+
+
+def kl_coefficients(mean: Any, logvar: Any, *, multivariate: bool = False) -> Any:
+    """``exp(-KL(p_i || p_j))`` between the diagonal-Gaussian posteriors of N points.
+
+    The coefficients of the Kolchinsky-Tracey *upper* bound. Not symmetric:
+    row ``i`` holds ``KL(p_i || p_j)`` for every ``j``. Shapes as in
+    :func:`bhattacharyya`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = kl_coefficients(np.array([0.0, 1.0]), np.zeros(2))
+    >>> k.round(4).tolist()                # exp(-1/2) off the diagonal
+    [[1.0, 0.6065], [0.6065, 1.0]]
+    """
+    xp, mean, logvar = _gaussian_inputs(mean, logvar, multivariate)
+    mu_i, mu_j = _pairs(mean, xp)
+    lv_i, lv_j = _pairs(logvar, xp)
+    diff = mu_i - mu_j
+    kl = 0.5 * (lv_j - lv_i + xp.exp(lv_i - lv_j) + diff * diff * xp.exp(-lv_j) - 1)
+    kl = xp.maximum(xp.sum(kl, axis=-1), xp.zeros_like(kl[..., 0]))
+    return xp.exp(-kl)
+
+
+def label_coefficients(labels: Any, *, dtype: Any = None) -> Any:
+    """Fingerprint of a hard clustering: ``1`` where two points share a label, else ``0``.
+
+    Parameters
+    ----------
+    labels
+        Integer labels, shape ``(..., N)``.
+    dtype
+        Floating dtype of the result; the namespace's default float by default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> label_coefficients(np.array([0, 0, 1])).tolist()
+    [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    xp = get_namespace(labels)
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise TypeError(
+            f"labels must be integers (one class index per point); got dtype {labels.dtype}. "
+            "Map class names to integers first."
+        )
+    if labels.ndim < 1:
+        raise ValueError("labels must have shape (..., N); got a scalar.")
+    dtype = xp.float64 if dtype is None else dtype
+    same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(labels, axis=-2)
+    return xp.astype(same, dtype)
+
+
+# -- information -------------------------------------------------------------------
+
+
+def _check_coefficients(xp: ModuleType, coef: Any, name: str) -> None:
+    if coef.ndim < 2 or coef.shape[-1] != coef.shape[-2]:
+        raise ValueError(f"{name} must have shape (..., N, N); got {tuple(coef.shape)}.")
+    check_finite(xp, coef, name)
+
+
+def information(bc: Any) -> Any:
+    """I(X;U) in bits from a fingerprint: ``-mean_i log2(mean_j BC_ij)``.
+
+    Reduces the last two axes. Lies in ``[0, log2 N]`` for a valid fingerprint
+    (entries in ``[0, 1]``, ones on the diagonal).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(information(np.eye(4)))     # four distinguishable points
+    2.0
+    >>> float(information(np.ones((4, 4))))
+    0.0
+    """
+    xp = get_namespace(bc)
+    _check_coefficients(xp, bc, "bc")
+    row_mean = xp.mean(bc, axis=-1)
+    return -xp.mean(xp.log2(row_mean), axis=-1)
+
+
+def joint_information(bc_u: Any, bc_v: Any) -> Any:
+    """I(X;U,V) in bits: the information of the elementwise product ``bc_u * bc_v``.
+
+    Broadcasts over leading axes, so ``joint_information(bc[:, None], bc[None])``
+    gives all pairs of a stack of fingerprints. ``joint_information(bc, bc)`` is
+    the repeat term I(X;U,U').
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensemblex.estimators import label_coefficients
+    >>> u = label_coefficients(np.array([0, 0, 1, 1]))
+    >>> v = label_coefficients(np.array([0, 1, 0, 1]))
+    >>> float(joint_information(u, v))
+    2.0
+    """
+    xp = get_namespace(bc_u, bc_v)
+    _check_coefficients(xp, bc_u, "bc_u")
+    _check_coefficients(xp, bc_v, "bc_v")
+    return information(bc_u * bc_v)
+
+
+def nmi(
+    i_u: Any, i_v: Any, j_uv: Any, j_uu: Any, j_vv: Any, *, min_info: float = MIN_INFO
+) -> Any:
+    """Normalised mutual information of two channels (DESIGN eq. 3), elementwise.
+
+    ``(I_U + I_V - J_UV) / sqrt((2 I_U - J_UU) (2 I_V - J_VV))``.
+
+    Undefined cases are NaN, never a silent 0 or inf: a channel with less than
+    ``min_info`` bits, and a zero repeat information ``2 I - J`` (a channel
+    whose fingerprint rows are constant).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(nmi(1.0, 1.0, 1.0, 1.0, 1.0))   # identical hard clusterings
+    1.0
+    >>> float(nmi(0.001, 1.0, 1.0, 0.001, 1.0))
+    nan
+    """
+    min_info = check_probability("min_info", min_info, high=math.inf)
+    xp = get_namespace(i_u, i_v, j_uv, j_uu, j_vv)
+    dtype = _float_dtype(xp, i_u, i_v, j_uv, j_uu, j_vv)
+    i_u, i_v, j_uv, j_uu, j_vv = (
+        xp.astype(xp.asarray(a), dtype) for a in (i_u, i_v, j_uv, j_uu, j_vv)
+    )
+    shared = i_u + i_v - j_uv
+    # 2 I - J is the information shared by two repeats; >= 0 by Jensen's inequality
+    norm = (2 * i_u - j_uu) * (2 * i_v - j_vv)
+    # Degenerate cases: a channel under min_info bits, or zero repeat information,
+    # has no defined normalisation. Return NaN there (scikit-learn handles its
+    # degenerate labelings openly too; we refuse to invent a value).
+    defined = (i_u >= min_info) & (i_v >= min_info) & (norm > 0)
+    safe_norm = xp.where(defined, norm, xp.ones_like(norm))
+    return xp.where(defined, shared / xp.sqrt(safe_norm), xp.full_like(norm, math.nan))
+
+
+def vi(j_uv: Any, j_uu: Any, j_vv: Any) -> Any:
+    """Variation of information (DESIGN eq. 4), elementwise: ``2 J_UV - J_UU - J_VV``.
+
+    For hard clusterings this is ``H(U|V) + H(V|U)`` in bits.
+
+    Examples
+    --------
+    >>> float(vi(2.0, 1.0, 1.0))
+    2.0
+    """
+    xp = get_namespace(j_uv, j_uu, j_vv)
+    return 2 * xp.asarray(j_uv) - xp.asarray(j_uu) - xp.asarray(j_vv)
+
+
+def information_bounds(mean: Any, logvar: Any, *, multivariate: bool = False) -> tuple[Any, Any]:
+    """Kolchinsky-Tracey bracket ``(lower, upper)`` of I(X;U) in bits.
+
+    Lower from Bhattacharyya coefficients, upper from ``exp(-KL)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> lo, hi = information_bounds(rng.normal(size=50), np.full(50, -2.0))
+    >>> bool(0 <= lo <= hi <= np.log2(50))
+    True
+    """
+    lower = information(bhattacharyya(mean, logvar, multivariate=multivariate))
+    upper = information(kl_coefficients(mean, logvar, multivariate=multivariate))
+    return lower, upper
+
+
+def _logsumexp(xp: ModuleType, x: Any, axis: int) -> Any:
+    peak = xp.max(x, axis=axis, keepdims=True)
+    peak = xp.where(xp.isfinite(peak), peak, xp.zeros_like(peak))
+    return xp.squeeze(peak, axis=axis) + xp.log(xp.sum(xp.exp(x - peak), axis=axis))
+
+
+def monte_carlo_information(
+    mean: Any,
+    logvar: Any,
+    n_draws: int = 16,
+    seed: int = 0,
+    *,
+    multivariate: bool = False,
+    block_rows: int = 512,
+) -> tuple[Any, Any]:
+    """Monte Carlo bracket ``(lower, upper)`` of I(X;U) in bits over all N points.
+
+    For every point ``x_i`` draw ``u ~ p(u|x_i)`` (``n_draws`` times) and average,
+    with the Gaussian log-density known exactly (Poole et al. 2019):
+
+    - lower (minibatch bound, own posterior included):
+      ``log p(u|x_i) - log (1/N) sum_j p(u|x_j)``; for the empirical
+      distribution over the N points this is the exact mutual information,
+      up to sampling error;
+    - upper (leave-one-out bound):
+      ``log p(u|x_i) - log (1/(N-1)) sum_{j != i} p(u|x_j)``.
+
+    Parameters
+    ----------
+    mean, logvar
+        Shape ``(N,)``, or ``(N, d)`` with ``multivariate=True``. No batch axes.
+    n_draws
+        Draws per point.
+    seed
+        Seed of the NumPy generator that makes the standard normal draws.
+    block_rows
+        Rows of the ``(N, N)`` log-density matrix held at once (memory bound).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean = np.array([0.0, 0.0, 10.0, 10.0])
+    >>> lo, hi = monte_carlo_information(mean, np.full(4, -4.0), n_draws=8)
+    >>> round(float(lo), 6)
+    1.0
+    """
+    n_draws = check_positive_int("n_draws", n_draws)
+    block_rows = check_positive_int("block_rows", block_rows)
+    xp, mean, logvar = _gaussian_inputs(mean, logvar, multivariate)
+    if mean.ndim != 2:
+        raise ValueError(
+            "monte_carlo_information takes one channel: mean of shape (N,) or, with "
+            f"multivariate=True, (N, d); got {tuple(mean.shape)[:-1] if not multivariate else tuple(mean.shape)}."
+        )
+    n, d = int(mean.shape[0]), int(mean.shape[1])
+    if n < 2:
+        raise ValueError(f"need at least 2 points; got N={n}.")
+    rng = np.random.default_rng(seed)
+    std = xp.exp(0.5 * logvar)
+    inv_var = xp.exp(-logvar)
+    const = -0.5 * (xp.sum(logvar, axis=-1) + d * _LOG_2PI)  # (N,)
+    log_n, log_n1 = math.log(n), math.log(n - 1)
+    lower_sum = xp.zeros((), dtype=xp.float64)
+    upper_sum = xp.zeros((), dtype=xp.float64)
+    index = xp.arange(n)
+    for _ in range(n_draws):
+        noise = xp.asarray(rng.standard_normal((n, d)), dtype=mean.dtype)
+        u = mean + std * noise  # (N, d), one draw per point
+        for start in range(0, n, block_rows):
+            stop = min(start + block_rows, n)
+            ub = xp.expand_dims(u[start:stop, :], axis=1)  # (b, 1, d)
+            diff = ub - xp.expand_dims(mean, axis=0)  # (b, N, d)
+            logp = const - 0.5 * xp.sum(diff * diff * inv_var, axis=-1)  # (b, N)
+            logp = xp.astype(logp, xp.float64)
+            rows = index[start:stop]
+            own_mask = xp.expand_dims(rows, axis=1) == xp.expand_dims(index, axis=0)
+            own = xp.sum(xp.where(own_mask, logp, xp.zeros_like(logp)), axis=1)
+            others = xp.where(own_mask, xp.full_like(logp, -math.inf), logp)
+            lower_sum += xp.sum(own - (_logsumexp(xp, logp, axis=1) - log_n))
+            upper_sum += xp.sum(own - (_logsumexp(xp, others, axis=1) - log_n1))
+    scale = 1.0 / (n * n_draws * _LN2)
+    return lower_sum * scale, upper_sum * scale
