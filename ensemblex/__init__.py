@@ -18,7 +18,7 @@ from . import accessor as _accessor  # registers the ``.repinfo`` accessor
 from ._version import __version__
 
 _LAZY = {
-    "posteriors": "fingerprints",
+    "posteriors": "posteriors",
     "fingerprint": "fingerprints",
     "label_fingerprints": "fingerprints",
     "info": "fingerprints",

@@ -113,12 +113,18 @@ def check_dims(
 
 
 def check_finite(
-    xp: Any, x: Any, name: str, *, axis_names: Mapping[int, str] | None = None
+    xp: Any,
+    x: Any,
+    name: str,
+    *,
+    axis_names: Mapping[int, str] | None = None,
+    offset: tuple[int, ...] | None = None,
 ) -> None:
     """Raise ``ValueError`` naming ``name`` and the first position of a NaN or inf.
 
     ``x`` is an array of namespace ``xp`` (not Dask: check chunks where they are
-    computed). ``axis_names`` labels positions, e.g. ``{0: "model", 1: "latent"}``.
+    computed). ``axis_names`` labels positions, e.g. ``{0: "model", 1: "latent"}``;
+    ``offset`` is added to the position (the origin of a chunk in its array).
 
     Examples
     --------
@@ -141,6 +147,8 @@ def check_finite(
         index.append(rem % size)
         rem //= size
     index = tuple(reversed(index))
+    if offset is not None:
+        index = tuple(i + o for i, o in zip(index, offset, strict=True))
     value = float(xp.reshape(x, (-1,))[first])
     if axis_names:
         where = ", ".join(
