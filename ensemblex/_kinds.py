@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 from ._version import __version__
 
-__all__ = ["Kind", "KINDS", "dataset_kind", "require_kind", "stamp"]
+__all__ = ["KINDS", "Kind", "dataset_kind", "require_kind", "stamp"]
 
 Kind = Literal["posteriors", "fingerprints", "pairwise", "clusters"]
 KINDS: tuple[str, ...] = get_args(Kind)

@@ -31,6 +31,7 @@ from ._namespace import get_namespace
 
 __all__ = [
     "bhattacharyya",
+    "bhattacharyya_between",
     "information",
     "information_bounds",
     "joint_information",
@@ -93,6 +94,18 @@ def _pairs(x: Any, xp: ModuleType) -> tuple[Any, Any]:
 # -- coefficient matrices ------------------------------------------------------------
 
 
+def _bc_between(xp: ModuleType, mu_i: Any, lv_i: Any, mu_j: Any, lv_j: Any) -> Any:
+    delta = xp.abs(lv_i - lv_j)
+    e = xp.exp(-delta)
+    diff = mu_i - mu_j
+    quad = diff * diff * xp.exp(-xp.maximum(lv_i, lv_j)) / (4 * (1 + e))
+    logdet = 0.25 * delta + 0.5 * xp.log((1 + e) / 2)
+    # both terms are >= 0 in exact arithmetic; clip rounding so that BC <= 1
+    terms = quad + logdet
+    distance = xp.maximum(xp.sum(terms, axis=-1), xp.zeros_like(terms[..., 0]))
+    return xp.exp(-distance)
+
+
 def bhattacharyya(mean: Any, logvar: Any, *, multivariate: bool = False) -> Any:
     """Bhattacharyya coefficients between the diagonal-Gaussian posteriors of N points.
 
@@ -132,14 +145,40 @@ def bhattacharyya(mean: Any, logvar: Any, *, multivariate: bool = False) -> Any:
     xp, mean, logvar = _gaussian_inputs(mean, logvar, multivariate)
     mu_i, mu_j = _pairs(mean, xp)
     lv_i, lv_j = _pairs(logvar, xp)
-    delta = xp.abs(lv_i - lv_j)
-    e = xp.exp(-delta)
-    diff = mu_i - mu_j
-    quad = diff * diff * xp.exp(-xp.maximum(lv_i, lv_j)) / (4 * (1 + e))
-    logdet = 0.25 * delta + 0.5 * xp.log((1 + e) / 2)
-    # both terms are >= 0 in exact arithmetic; clip rounding so that BC <= 1
-    distance = xp.maximum(xp.sum(quad + logdet, axis=-1), xp.zeros_like(quad[..., 0]))
-    return xp.exp(-distance)
+    return _bc_between(xp, mu_i, lv_i, mu_j, lv_j)
+
+
+def bhattacharyya_between(
+    mean_a: Any,
+    logvar_a: Any,
+    mean_b: Any,
+    logvar_b: Any,
+    *,
+    multivariate: bool = False,
+) -> Any:
+    """Bhattacharyya coefficients between two sets of points of the same channels.
+
+    ``mean_a``, ``logvar_a`` of shape ``(..., Na)`` (or ``(..., Na, d)``) and
+    ``mean_b``, ``logvar_b`` of shape ``(..., Nb)`` give ``(..., Na, Nb)``:
+    a block of rows of a fingerprint, as the streaming engine needs it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m, lv = np.array([0.0, 1.0, 2.0]), np.zeros(3)
+    >>> rows = bhattacharyya_between(m[:1], lv[:1], m, lv)
+    >>> bool(np.allclose(rows, bhattacharyya(m, lv)[:1]))
+    True
+    """
+    xp, mean_a, logvar_a = _gaussian_inputs(mean_a, logvar_a, multivariate)
+    _, mean_b, logvar_b = _gaussian_inputs(mean_b, logvar_b, multivariate)
+    return _bc_between(
+        xp,
+        xp.expand_dims(mean_a, axis=-2),
+        xp.expand_dims(logvar_a, axis=-2),
+        xp.expand_dims(mean_b, axis=-3),
+        xp.expand_dims(logvar_b, axis=-3),
+    )
 
 
 def kl_coefficients(mean: Any, logvar: Any, *, multivariate: bool = False) -> Any:
@@ -165,13 +204,16 @@ def kl_coefficients(mean: Any, logvar: Any, *, multivariate: bool = False) -> An
     return xp.exp(-kl)
 
 
-def label_coefficients(labels: Any, *, dtype: Any = None) -> Any:
+def label_coefficients(labels: Any, other: Any = None, *, dtype: Any = None) -> Any:
     """Fingerprint of a hard clustering: ``1`` where two points share a label, else ``0``.
 
     Parameters
     ----------
     labels
         Integer labels, shape ``(..., N)``.
+    other
+        Labels of a second set of points, ``(..., M)``; gives the ``(..., N, M)``
+        block between the two sets (rows of a fingerprint). Default: ``labels``.
     dtype
         Floating dtype of the result; the namespace's default float by default.
 
@@ -189,8 +231,9 @@ def label_coefficients(labels: Any, *, dtype: Any = None) -> Any:
         )
     if labels.ndim < 1:
         raise ValueError("labels must have shape (..., N); got a scalar.")
+    other = labels if other is None else other
     dtype = xp.float64 if dtype is None else dtype
-    same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(labels, axis=-2)
+    same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(other, axis=-2)
     return xp.astype(same, dtype)
 
 
