@@ -17,8 +17,11 @@ from typing import Any
 from . import accessor as _accessor  # registers the ``.repinfo`` accessor
 from ._version import __version__
 
+# Functions that share their module's name are imported eagerly: importing the
+# submodule would otherwise shadow a lazily resolved function of the same name.
+from .posteriors import posteriors
+
 _LAZY = {
-    "posteriors": "posteriors",
     "fingerprint": "fingerprints",
     "label_fingerprints": "fingerprints",
     "info": "fingerprints",
@@ -36,7 +39,7 @@ _LAZY = {
     "posteriors_from_savedmodels": "models",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "posteriors", *_LAZY]
 
 del _accessor
 

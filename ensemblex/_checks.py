@@ -151,9 +151,7 @@ def check_finite(
         index = tuple(i + o for i, o in zip(index, offset, strict=True))
     value = float(xp.reshape(x, (-1,))[first])
     if axis_names:
-        where = ", ".join(
-            f"{axis_names.get(k, f'axis {k}')}={i}" for k, i in enumerate(index)
-        )
+        where = ", ".join(f"{axis_names.get(k, f'axis {k}')}={i}" for k, i in enumerate(index))
     else:
         where = f"index {index}"
     raise ValueError(f"{name} has a non-finite value ({value}) at {where}; inputs must be finite.")

@@ -51,9 +51,9 @@ class RepInfoAccessor:
         xr.Dataset
             Fingerprints: ``bc(channel, sample_i, sample_j)``, lazy.
         """
+        require_kind(self._ds, ("posteriors",), "repinfo.fingerprint()")
         from .fingerprints import fingerprint
 
-        require_kind(self._ds, ("posteriors",), "repinfo.fingerprint()")
         return fingerprint(
             self._ds, channels=channels, channel_chunk=channel_chunk, sample_chunk=sample_chunk
         )
@@ -63,9 +63,9 @@ class RepInfoAccessor:
 
         Works on Fingerprints, and on Posteriors (one channel per latent).
         """
+        kind = require_kind(self._ds, ("fingerprints", "posteriors"), "repinfo.info()")
         from .fingerprints import fingerprint, info
 
-        kind = require_kind(self._ds, ("fingerprints", "posteriors"), "repinfo.info()")
         fp = fingerprint(self._ds) if kind == "posteriors" else self._ds
         return info(fp)
 
@@ -94,9 +94,9 @@ class RepInfoAccessor:
             Path of a Zarr store: tiles are written as they finish and a rerun
             resumes where it stopped.
         """
+        require_kind(self._ds, ("fingerprints",), "repinfo.pairwise()")
         from .pairwise import pairwise
 
-        require_kind(self._ds, ("fingerprints",), "repinfo.pairwise()")
         return pairwise(
             self._ds,
             other,
@@ -122,9 +122,9 @@ class RepInfoAccessor:
         ``pairwise``) or directly on a Pairwise dataset. ``optics_kwargs`` go to
         :class:`sklearn.cluster.OPTICS`.
         """
+        require_kind(self._ds, ("fingerprints", "pairwise"), "repinfo.cluster()")
         from .structure import cluster
 
-        require_kind(self._ds, ("fingerprints", "pairwise"), "repinfo.cluster()")
         return cluster(
             self._ds,
             metric=metric,
@@ -140,9 +140,9 @@ class RepInfoAccessor:
         ``labels`` is a label Fingerprints dataset; by default the ``labels``
         variable carried by this dataset is used.
         """
+        require_kind(self._ds, ("fingerprints", "posteriors"), "repinfo.label_nmi()")
         from .structure import label_nmi
 
-        require_kind(self._ds, ("fingerprints", "posteriors"), "repinfo.label_nmi()")
         return label_nmi(self._ds, labels)
 
     def udr(
@@ -153,9 +153,9 @@ class RepInfoAccessor:
         min_info: float = 0.01,
     ) -> xr.DataArray:
         """Unsupervised Disentanglement Ranking score per model (Duan et al. 2020)."""
+        require_kind(self._ds, ("posteriors", "fingerprints"), "repinfo.udr()")
         from .udr import udr
 
-        require_kind(self._ds, ("posteriors", "fingerprints"), "repinfo.udr()")
         return udr(self._ds, similarity=similarity, kl_threshold=kl_threshold, min_info=min_info)
 
     # -- synthesis -----------------------------------------------------------------
@@ -176,9 +176,9 @@ class RepInfoAccessor:
 
         Returns a Posteriors dataset (``model=1``, ``latent=n_dims``).
         """
+        require_kind(self._ds, ("fingerprints", "posteriors"), "repinfo.synthesize()")
         from .synthesis import synthesize
 
-        require_kind(self._ds, ("fingerprints", "posteriors"), "repinfo.synthesize()")
         return synthesize(
             self._ds,
             n_dims=n_dims,
@@ -200,9 +200,9 @@ class RepInfoAccessor:
         path: str | Path | None = None,
     ) -> Any:
         """Fig. 4 layout: reachability, reordered similarity matrix, NMI with factors."""
+        require_kind(self._ds, ("clusters",), "repinfo.plot_structure()")
         from .plot import plot_structure
 
-        require_kind(self._ds, ("clusters",), "repinfo.plot_structure()")
         return plot_structure(self._ds, pairwise=pairwise, path=path)
 
     def plot_cross(
@@ -213,7 +213,7 @@ class RepInfoAccessor:
         path: str | Path | None = None,
     ) -> Any:
         """Compare the channels of two ensembles (Fig. 4b), on Fingerprints or Clusters."""
+        require_kind(self._ds, ("fingerprints", "clusters"), "repinfo.plot_cross()")
         from .plot import plot_cross
 
-        require_kind(self._ds, ("fingerprints", "clusters"), "repinfo.plot_cross()")
         return plot_cross(self._ds, other, metric=metric, path=path)

@@ -198,7 +198,8 @@ def validate_posteriors(ds: xr.Dataset, *, what: str = "the dataset") -> xr.Data
         ds["mean"].data,
         ds["logvar"].data,
         labels=ds["labels"].transpose("factor", "sample").data if "labels" in ds else None,
-        factor_names=list(ds["factor"].values) if "labels" in ds and "factor" in ds.coords
+        factor_names=list(ds["factor"].values)
+        if "labels" in ds and "factor" in ds.coords
         else None,
     )
     out = out.assign_coords({d: ds[d].values for d in POSTERIOR_DIMS if d in ds.coords})
