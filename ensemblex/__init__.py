@@ -24,6 +24,8 @@ from .posteriors import posteriors
 _LAZY = {
     "fingerprint": "fingerprints",
     "label_fingerprints": "fingerprints",
+    "concat_fingerprints": "fingerprints",
+    "validate_fingerprints": "fingerprints",
     "info": "fingerprints",
     "pairwise": "pairwise",
     "cluster": "structure",
