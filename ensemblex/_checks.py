@@ -36,8 +36,13 @@ def check_option(name: str, value: T, allowed: Collection[Any]) -> T:
     ...
     ValueError: metric must be one of 'nmi', 'vi'; got 'mi'.
     """
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {_fmt(allowed)}; got {value!r}.")
+    try:
+        ok = value in allowed
+    except TypeError:  # an unhashable value checked against a set
+        ok = False
+    if not ok:
+        shown = sorted(allowed, key=str) if isinstance(allowed, set | frozenset) else allowed
+        raise ValueError(f"{name} must be one of {_fmt(shown)}; got {value!r}.")
     return value
 
 
@@ -141,12 +146,12 @@ def check_finite(
     flat_bad = xp.reshape(bad, (-1,))
     first = int(xp.argmax(xp.astype(flat_bad, xp.int8)))
     shape = tuple(int(s) for s in x.shape)
-    index = []
+    position: list[int] = []
     rem = first
     for size in reversed(shape):
-        index.append(rem % size)
+        position.append(rem % size)
         rem //= size
-    index = tuple(reversed(index))
+    index = tuple(reversed(position))
     if offset is not None:
         index = tuple(i + o for i, o in zip(index, offset, strict=True))
     value = float(xp.reshape(x, (-1,))[first])
