@@ -1,0 +1,535 @@
+"""The streaming pairwise engine against float64 plain references and oracles."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+from ensemblex import estimators as est
+from ensemblex._kernels import GaussianRows, StoredRows, channel_logsums, tile_logsum
+from ensemblex._kinds import stamp
+from ensemblex.pairwise import pairwise
+
+MEASURES = ("nmi", "vi", "joint_info", "info_a", "repeat_info_a", "info_b", "repeat_info_b")
+
+
+# -- test data: Fingerprints datasets built by hand, following the contract -----------------
+
+
+def _params(rng: np.random.Generator, n_channel: int, n_sample: int, n_comp: int = 1):
+    """Gaussian parameters (channel, component, sample) with varied information."""
+    z = rng.uniform(size=(3, n_sample))
+    mean = np.empty((n_channel, n_comp, n_sample))
+    for c in range(n_channel):
+        for k in range(n_comp):
+            w = rng.normal(size=3)
+            mean[c, k] = np.tanh(w @ z * rng.uniform(0.5, 3)) * rng.uniform(1, 3)
+    logvar = rng.uniform(-6.0, -1.0, size=(n_channel, n_comp, 1)) + 0.3 * rng.normal(
+        size=(n_channel, n_comp, n_sample)
+    )
+    return mean.astype(np.float32), logvar.astype(np.float32)
+
+
+def _fingerprints(
+    mean: np.ndarray,
+    logvar: np.ndarray,
+    label: np.ndarray | None = None,
+    *,
+    sample: Any = None,
+    kind: Any = None,
+    with_bc: bool = True,
+) -> xr.Dataset:
+    """A Fingerprints dataset per CONTRACTS.md (bc, when asked for, computed in float64)."""
+    n_channel, n_comp, n_sample = mean.shape
+    sample = np.arange(n_sample) if sample is None else np.asarray(sample)
+    data = {
+        "channel_mean": (("channel", "component", "sample"), mean),
+        "channel_logvar": (("channel", "component", "sample"), logvar),
+    }
+    if label is not None:
+        data["channel_label"] = (("channel", "sample"), label.astype(np.int64))
+    if with_bc:
+        data["bc"] = (("channel", "sample_i", "sample_j"), _plain_bc(mean, logvar, label))
+    kind = np.array(["gaussian"] * n_channel) if kind is None else np.asarray(kind)
+    ds = xr.Dataset(
+        data,
+        coords={
+            "channel": np.arange(n_channel),
+            "component": np.arange(n_comp),
+            "sample": sample,
+            "sample_i": sample,
+            "sample_j": sample,
+            "model": ("channel", np.arange(n_channel) // 2),
+            "latent": ("channel", np.arange(n_channel) % 2),
+            "kind": ("channel", kind),
+            "beta": ("channel", np.linspace(1, 2, n_channel)),
+        },
+    )
+    return stamp(ds, "fingerprints")
+
+
+def _plain_bc(mean: np.ndarray, logvar: np.ndarray, label: np.ndarray | None) -> np.ndarray:
+    """Float64 fingerprints ``(channel, N, N)`` with the estimators (broadcasting)."""
+    m = np.moveaxis(mean.astype(np.float64), 1, 2)
+    lv = np.moveaxis(logvar.astype(np.float64), 1, 2)
+    bc = est.bhattacharyya(m, lv, multivariate=True)
+    if label is not None:
+        bc = bc * est.label_coefficients(label)
+    return bc
+
+
+def _reference(bc_a: np.ndarray, bc_b: np.ndarray | None = None, min_info: float = 0.01):
+    """Plain float64 measures with the estimators, broadcasting over channel pairs."""
+    bc_b = bc_a if bc_b is None else bc_b
+    info_a, info_b = est.information(bc_a), est.information(bc_b)
+    rep_a, rep_b = est.joint_information(bc_a, bc_a), est.joint_information(bc_b, bc_b)
+    joint = est.joint_information(bc_a[:, None], bc_b[None])
+    nmi = est.nmi(
+        info_a[:, None], info_b[None], joint, rep_a[:, None], rep_b[None], min_info=min_info
+    )
+    vi = est.vi(joint, rep_a[:, None], rep_b[None])
+    return {
+        "nmi": nmi,
+        "vi": vi,
+        "joint_info": joint,
+        "info_a": info_a,
+        "repeat_info_a": rep_a,
+        "info_b": info_b,
+        "repeat_info_b": rep_b,
+    }
+
+
+def _assert_matches(pw: xr.Dataset, ref: dict[str, np.ndarray], atol: float = 1e-4) -> None:
+    for name in MEASURES:
+        got = np.asarray(pw[name].values, dtype=np.float64)
+        want = np.asarray(ref[name], dtype=np.float64)
+        assert got.shape == want.shape, name
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Any]:
+    """Gaussian channels (one collapsed), multi-component channels and label channels."""
+    rng = np.random.default_rng(7)
+    n = 48
+    mean, logvar = _params(rng, 9, n, n_comp=2)
+    mean[4, 1], logvar[4, 1] = 0.0, 0.0  # a 1-D channel padded to 2 components
+    mean[5], logvar[5] = 0.0, 0.0  # collapsed to the prior: 0 bits
+    mean[6] = 1e-4 * mean[6]  # nearly collapsed: under min_info
+    labels = rng.integers(0, 3, size=(3, n))
+    # label channels: padded parameters, a label row; Gaussian channels hold label 0
+    pad = np.zeros((3, 2, n), np.float32)
+    mixed_mean = np.concatenate([mean, pad])
+    mixed_logvar = np.concatenate([logvar, pad])
+    mixed_label = np.concatenate([np.zeros((9, n), np.int64), labels])
+    kind = ["gaussian"] * 9 + ["label"] * 3
+    fp = _fingerprints(mean, logvar)
+    mixed = _fingerprints(mixed_mean, mixed_logvar, mixed_label, kind=kind)
+    lab = _fingerprints(pad, pad, labels, kind=["label"] * 3)
+    return {
+        "fp": fp,
+        "mixed": mixed,
+        "labels": lab,
+        "bc": _plain_bc(mean, logvar, None),
+        "bc_mixed": _plain_bc(mixed_mean, mixed_logvar, mixed_label),
+        "bc_labels": est.label_coefficients(labels),
+        "label_values": labels,
+    }
+
+
+# -- the kernel: pure array math on every namespace ---------------------------------------------
+
+
+@pytest.mark.backends("numpy", "array_api_strict", "cupy")
+def test_kernel_matches_plain_reference(backend: Any, rng: np.random.Generator) -> None:
+    mean, logvar = _params(rng, 5, 30, n_comp=2)
+    mean[1, 1], logvar[1, 1] = 0.0, 0.0
+    label = rng.integers(0, 2, size=(5, 30))
+    bc = _plain_bc(mean, logvar, label)
+    rows = GaussianRows(backend.asarray(mean), backend.asarray(logvar), backend.asarray(label))
+    for i in (0, 17):
+        np.testing.assert_allclose(backend.to_numpy(rows.row(i)), bc[:, i], atol=2e-6)
+    other = GaussianRows(backend.asarray(mean[:2]), backend.asarray(logvar[:2]))
+    bc_other = _plain_bc(mean[:2], logvar[:2], None)
+    # tile over rows 3..20, by blocks: float64 accumulation of log2 row sums
+    got = backend.to_numpy(tile_logsum(rows, other, 3, 20))
+    want = np.log2(np.einsum("aij,bij->abi", bc, bc_other)[:, :, 3:20]).sum(-1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert got.dtype == np.float64
+    diag = backend.to_numpy(tile_logsum(rows, None, 0, 30))
+    np.testing.assert_allclose(diag, np.log2(np.einsum("aij,bij->abi", bc, bc)).sum(-1), rtol=1e-6)
+    sums = backend.to_numpy(channel_logsums(rows, 0, 30))
+    np.testing.assert_allclose(30 * np.log2(30) - sums[0], 30 * est.information(bc), atol=1e-4)
+    stored = StoredRows(backend.asarray(bc[:, 3:20].astype(np.float32)), offset=3)
+    np.testing.assert_allclose(
+        backend.to_numpy(tile_logsum(stored, None, 3, 20)),
+        np.log2(np.einsum("aij,bij->abi", bc, bc)[:, :, 3:20]).sum(-1),
+        rtol=1e-6,
+    )
+
+
+def test_kernel_extreme_logvars_are_finite(rng: np.random.Generator) -> None:
+    """Log-variances in [-30, 30] and large means stay finite in float32 (DESIGN 1)."""
+    mean = rng.normal(scale=1e3, size=(3, 2, 40)).astype(np.float32)
+    logvar = rng.uniform(-30, 30, size=(3, 2, 40)).astype(np.float32)
+    rows = GaussianRows(mean, logvar)
+    bc = _plain_bc(mean, logvar, None)
+    got = np.stack([rows.row(i) for i in range(40)], axis=1)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, bc, atol=1e-6)
+    assert np.isfinite(tile_logsum(rows, None, 0, 40)).all()
+
+
+def test_product_of_row_sums_cannot_overflow() -> None:
+    """Many rows at the maximum row sum N: the products stay finite (one log per run)."""
+    n = 300
+    label = np.zeros((2, n), np.int64)
+    label[1, 1:] = 1  # a row sum of N for every row of channel 0
+    rows = GaussianRows(np.zeros((2, 0, n), np.float32), np.zeros((2, 0, n), np.float32), label)
+    out = tile_logsum(rows, None, 0, n)
+    assert out[0, 0] == pytest.approx(n * math.log2(n), rel=1e-6)
+
+
+# -- the engine against float64 references --------------------------------------------------
+
+
+def test_matches_float64_reference(data: dict[str, Any]) -> None:
+    pw = pairwise(data["mixed"], channel_chunk=5, sample_chunk=20).compute()
+    _assert_matches(pw, _reference(data["bc_mixed"]))
+    assert pw.attrs["ensemblex_kind"] == "pairwise"
+    assert pw.attrs["min_info"] == 0.01
+    assert pw["nmi"].dtype == np.float32 and pw["joint_info"].dtype == np.float32
+    for name in ("model", "latent", "kind", "beta"):
+        np.testing.assert_array_equal(pw[f"{name}_a"], data["mixed"][name])
+        np.testing.assert_array_equal(pw[f"{name}_b"], data["mixed"][name])
+    np.testing.assert_array_equal(pw["nmi"], pw["nmi"].T)
+
+
+def test_other_label_fingerprints(data: dict[str, Any]) -> None:
+    pw = pairwise(data["fp"], data["labels"], channel_chunk=4).compute()
+    _assert_matches(pw, _reference(data["bc"], data["bc_labels"]))
+    assert list(pw["kind_b"].values) == ["label"] * 3
+    assert pw.sizes == {"channel_a": 9, "channel_b": 3}
+
+
+def test_min_info_gives_nan_in_both_directions(data: dict[str, Any]) -> None:
+    ref = _reference(data["bc"], min_info=0.05)
+    low = np.flatnonzero(ref["info_a"] < 0.05)
+    assert {5, 6} <= set(low.tolist())
+    pw = pairwise(data["fp"], min_info=0.05).compute()
+    nmi = pw["nmi"].values
+    assert np.isnan(nmi[low]).all() and np.isnan(nmi[:, low]).all()
+    high = np.setdiff1d(np.arange(9), low)
+    assert np.isfinite(nmi[np.ix_(high, high)]).all()
+    assert pw.attrs["min_info"] == 0.05
+    _assert_matches(pw, ref)
+
+
+def test_hard_labels_equal_sklearn(rng: np.random.Generator) -> None:
+    from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
+
+    labels = np.stack([rng.integers(0, k, size=80) for k in (2, 3, 5, 7)])
+    labels[3] = labels[1] * 2 + rng.integers(0, 2, size=80)  # related to factor 1
+    pad = np.zeros((4, 1, 80), np.float32)
+    pw = pairwise(_fingerprints(pad, pad, labels, kind=["label"] * 4, with_bc=False)).compute()
+    for u in range(4):
+        for v in range(4):
+            want = normalized_mutual_info_score(labels[u], labels[v], average_method="geometric")
+            assert pw["nmi"].values[u, v] == pytest.approx(want, abs=1e-5)
+            h_u = mutual_info_score(labels[u], labels[u]) / math.log(2)
+            h_v = mutual_info_score(labels[v], labels[v]) / math.log(2)
+            mi = mutual_info_score(labels[u], labels[v]) / math.log(2)
+            assert pw["vi"].values[u, v] == pytest.approx(h_u + h_v - 2 * mi, abs=1e-5)
+
+
+def test_stored_bc_is_read_when_parameters_are_absent(data: dict[str, Any]) -> None:
+    stored = data["mixed"].drop_vars(["channel_mean", "channel_logvar", "channel_label"])
+    stored["bc"] = stored["bc"].astype(np.float32).chunk({"channel": 4, "sample_i": 10})
+    pw = pairwise(stored, data["labels"], channel_chunk=5, sample_chunk=16).compute()
+    ref = _reference(data["bc_mixed"], data["bc_labels"])
+    _assert_matches(pw, ref)
+
+
+def test_with_real_fingerprints_module() -> None:
+    """The engine on fingerprint()/label_fingerprints() output, against the lead's oracle."""
+    fingerprints = pytest.importorskip("ensemblex.fingerprints")
+    from ensemblex.testing import planted_ensemble, reference_pairwise
+
+    post = planted_ensemble(n_models=3, n_latent=4, n_samples=50)
+    fp = fingerprints.fingerprint(post)
+    labels = fingerprints.label_fingerprints(post)
+    ref = reference_pairwise(post, labels=True)
+    pw = fp.repinfo.pairwise(labels, channel_chunk=5).compute()
+    n = fp.sizes["channel"]
+    for name in ("nmi", "vi", "joint_info"):
+        np.testing.assert_allclose(pw[name], ref[name][:n, n:], atol=1e-4, equal_nan=True)
+    both = fingerprints.concat_fingerprints(fp, labels)
+    pw = pairwise(both, channel_chunk=6, sample_chunk=20).compute()
+    for name in ("nmi", "vi", "joint_info", "info_a", "repeat_info_a"):
+        np.testing.assert_allclose(pw[name], ref[name], atol=1e-4, equal_nan=True)
+
+
+# -- schedulers, laziness, symmetry -----------------------------------------------------------
+
+
+@pytest.mark.backends("numpy", "dask", "distributed", "cupy")
+def test_same_numbers_on_every_backend(backend: Any, data: dict[str, Any]) -> None:
+    fp = data["mixed"].drop_vars("bc")
+    if backend.name == "dask":
+        fp = fp.chunk({"channel": 5})
+    else:
+        for name in ("channel_mean", "channel_logvar", "channel_label"):
+            fp[name] = fp[name].copy(data=backend.asarray(fp[name].values))
+    with dask.config.set(scheduler=backend.client or "threads"):
+        pw = pairwise(fp, channel_chunk=4, sample_chunk=16)
+        assert isinstance(pw["nmi"].data, da.Array)
+        got = {name: backend.to_numpy(pw[name].data) for name in MEASURES}
+    dims = {2: ("channel_a", "channel_b"), 1: ("channel",)}
+    _assert_matches(
+        xr.Dataset({k: (dims[v.ndim], v) for k, v in got.items()}), _reference(data["bc_mixed"])
+    )
+
+
+def test_graph_is_lazy(data: dict[str, Any], no_compute: None) -> None:
+    pw = pairwise(data["mixed"], data["labels"], channel_chunk=4)
+    pw_sym = data["mixed"].repinfo.pairwise(channel_chunk=4)
+    for ds in (pw, pw_sym):
+        for name in MEASURES:
+            assert isinstance(ds[name].data, da.Array), name
+
+
+def test_symmetric_case_computes_upper_tiles_only(data: dict[str, Any]) -> None:
+    from dask.callbacks import Callback
+
+    seen: list[Any] = []
+
+    class Count(Callback):
+        def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
+            name = key[0] if isinstance(key, tuple) else key
+            if str(name).startswith("pairwise-tile"):
+                seen.append(key)
+
+    pw = pairwise(data["mixed"], channel_chunk=4, sample_chunk=24)  # 3 blocks, 2 row blocks
+    with Count():
+        pw.compute(scheduler="threads")
+    assert len(seen) == 6 * 2  # tiles a <= b of 3 x 3, times 2 row blocks
+
+
+# -- the resumable Zarr store ----------------------------------------------------------------
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_store_resumes_after_interruption(tmp_path: Any, data: dict[str, Any]) -> None:
+    pytest.importorskip("zarr")
+    from dask.callbacks import Callback
+
+    fp = data["mixed"]
+    ref = pairwise(fp, channel_chunk=3, sample_chunk=24).compute()
+    written: list[Any] = []
+
+    class Writes(Callback):
+        """Count written tiles; with ``kill_after``, stop the run as a killed process would."""
+
+        def __init__(self, kill_after: int | None = None) -> None:
+            super().__init__()
+            self.kill_after = kill_after
+
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
+            name = key[0] if isinstance(key, tuple) else key
+            if str(name).startswith("pairwise-write"):
+                written.append(key)
+                if len(written) == self.kill_after:
+                    raise _Interrupt
+
+    path = tmp_path / "pw.zarr"
+    # 4 diagonal tiles are written first, then 6 off-diagonal ones: stop in the middle
+    # (synchronous scheduler: no task is still writing when the run stops)
+    with Writes(kill_after=6), pytest.raises(_Interrupt), dask.config.set(scheduler="sync"):
+        pairwise(fp, channel_chunk=3, sample_chunk=24, store=path)
+    import zarr
+
+    done = zarr.open_group(str(path), mode="r")["done_tiles"][:]
+    n_done = int(done.sum())
+    assert n_done == 6  # of the 10 tiles a <= b of 4 x 4
+    written.clear()
+    with Writes():
+        resumed = pairwise(fp, channel_chunk=3, sample_chunk=24, store=path)
+    assert len(written) == 10 - n_done  # only the missing tiles are computed
+    for name in MEASURES:
+        np.testing.assert_array_equal(resumed[name].values, ref[name].values, err_msg=name)
+    # a third run computes nothing and gives the same result
+    written.clear()
+    with Writes():
+        again = pairwise(fp, channel_chunk=3, sample_chunk=24, store=path)
+    assert written == []
+    xr.testing.assert_identical(again.drop_attrs(), resumed.drop_attrs())
+
+
+_KILLED_CHILD = """
+import os, sys
+import dask, numpy as np, xarray as xr
+from dask.callbacks import Callback
+from ensemblex.pairwise import pairwise
+
+fp = xr.open_dataset(sys.argv[1]).load()
+count = 0
+
+
+class Kill(Callback):
+    def _posttask(self, key, result, dsk, state, id):
+        global count
+        name = key[0] if isinstance(key, tuple) else key
+        if str(name).startswith("pairwise-write"):
+            count += 1
+            if count == 5:
+                os._exit(9)  # as abrupt as SIGKILL: no cleanup, no exception
+
+
+with Kill(), dask.config.set(scheduler="sync"):
+    pairwise(fp, channel_chunk=3, sample_chunk=24, store=sys.argv[2])
+"""
+
+
+def test_store_resumes_after_the_process_is_killed(tmp_path: Any, data: dict[str, Any]) -> None:
+    pytest.importorskip("zarr")
+    import subprocess
+    import sys
+
+    fp = data["mixed"].drop_vars("bc")
+    fp.to_netcdf(tmp_path / "fp.nc")
+    path = tmp_path / "pw.zarr"
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, str(tmp_path / "fp.nc"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 9, proc.stderr
+    import zarr
+
+    assert int(zarr.open_group(str(path), mode="r")["done_tiles"][:].sum()) == 5
+    resumed = pairwise(fp, channel_chunk=3, sample_chunk=24, store=path)
+    ref = pairwise(fp, channel_chunk=3, sample_chunk=24).compute()
+    for name in MEASURES:
+        np.testing.assert_array_equal(resumed[name].values, ref[name].values, err_msg=name)
+
+
+def test_store_on_distributed(tmp_path: Any, data: dict[str, Any], dask_client: Any) -> None:
+    """Workers of a 2-process LocalCluster write the tiles; same numbers as threads."""
+    pytest.importorskip("zarr")
+    ref = pairwise(data["mixed"], channel_chunk=5).compute(scheduler="threads")
+    with dask.config.set(scheduler=dask_client):
+        pw = pairwise(data["mixed"], channel_chunk=5, store=tmp_path / "pw.zarr")
+        got = pw.compute()
+    for name in MEASURES:
+        np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+
+
+def test_store_refuses_a_different_computation(tmp_path: Any, data: dict[str, Any]) -> None:
+    pytest.importorskip("zarr")
+    path = tmp_path / "pw.zarr"
+    first = pairwise(data["fp"], data["labels"], store=path)
+    before = sorted((p.relative_to(path), p.stat().st_mtime_ns) for p in path.rglob("*"))
+    with pytest.raises(ValueError, match="different pairwise computation.*min_info"):
+        pairwise(data["fp"], data["labels"], min_info=0.2, store=path)
+    changed = data["fp"].copy()
+    changed["channel_mean"] = changed["channel_mean"] + 1.0
+    with pytest.raises(ValueError, match="inputs_sha256"):
+        pairwise(changed, data["labels"], store=path)
+    after = sorted((p.relative_to(path), p.stat().st_mtime_ns) for p in path.rglob("*"))
+    assert before == after  # nothing was overwritten
+    np.testing.assert_array_equal(
+        pairwise(data["fp"], data["labels"], store=path)["nmi"].values, first["nmi"].values
+    )
+
+
+def test_store_refuses_foreign_paths(tmp_path: Any, data: dict[str, Any]) -> None:
+    pytest.importorskip("zarr")
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("mine")
+    with pytest.raises(ValueError, match="not a Zarr store written by ensemblex"):
+        pairwise(data["fp"], store=foreign)
+    assert foreign.read_text() == "mine"
+    import zarr
+
+    other = zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
+    other.attrs["owner"] = "someone else"
+    with pytest.raises(ValueError, match="not written by ensemblex.pairwise"):
+        pairwise(data["fp"], store=tmp_path / "other.zarr")
+    assert dict(zarr.open_group(str(tmp_path / "other.zarr")).attrs) == {"owner": "someone else"}
+
+
+# -- bad inputs ---------------------------------------------------------------------------------
+
+
+def test_bad_inputs_give_clear_errors(data: dict[str, Any]) -> None:
+    fp = data["fp"]
+    post = xr.Dataset({"mean": ("sample", [0.0, 1.0]), "logvar": ("sample", [0.0, 0.0])})
+    with pytest.raises(TypeError, match="needs a Fingerprints dataset; got a Posteriors"):
+        pairwise(post)
+    with pytest.raises(TypeError, match="Fingerprints"):
+        pairwise(fp, post)
+    with pytest.raises(ValueError, match="same samples; got 48 and 47"):
+        pairwise(
+            fp,
+            data["labels"].isel(
+                sample=slice(1, None), sample_i=slice(1, None), sample_j=slice(1, None)
+            ),
+        )
+    shifted = data["labels"].assign_coords(
+        sample=data["labels"].sample + 100, sample_i=data["labels"].sample + 100
+    )
+    with pytest.raises(ValueError, match="differ first at position 0"):
+        pairwise(fp, shifted)
+    with pytest.raises(ValueError, match="min_info"):
+        pairwise(fp, min_info=-1)
+    with pytest.raises(ValueError, match="channel_chunk"):
+        pairwise(fp, channel_chunk=0)
+    with pytest.raises(ValueError, match="'channel_mean' needs dims"):
+        pairwise(fp.rename_dims(component="dim"))
+    with pytest.raises(ValueError, match="neither the parameters"):
+        pairwise(fp.drop_vars(["channel_mean", "channel_logvar", "bc"]))
+
+
+def test_non_finite_parameters_are_reported(data: dict[str, Any]) -> None:
+    fp = data["fp"].copy()
+    mean = fp["channel_mean"].values.copy()
+    mean[2, 0, 5] = np.nan
+    fp["channel_mean"] = fp["channel_mean"].copy(data=mean)
+    with pytest.raises(ValueError, match="channel_mean has a non-finite value"):
+        pairwise(fp).compute()
+
+
+# -- GPU ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="CuPy is not installed")
+def test_whole_path_on_cupy(data: dict[str, Any], tmp_path: Any) -> None:
+    import cupy
+
+    fp = data["mixed"].drop_vars("bc")
+    for name in ("channel_mean", "channel_logvar", "channel_label"):
+        fp[name] = fp[name].copy(data=cupy.asarray(fp[name].values))
+    pw = pairwise(fp, channel_chunk=5)
+    assert isinstance(pw["nmi"].data._meta, cupy.ndarray)
+    got = pw.compute()
+    assert isinstance(got["nmi"].data, cupy.ndarray)
+    ref = _reference(data["bc_mixed"])
+    for name in MEASURES:
+        np.testing.assert_allclose(
+            cupy.asnumpy(got[name].data), ref[name], atol=1e-4, equal_nan=True
+        )
+    stored = pairwise(fp, channel_chunk=5, store=tmp_path / "gpu.zarr")
+    np.testing.assert_allclose(stored["nmi"].values, ref["nmi"], atol=1e-4, equal_nan=True)
