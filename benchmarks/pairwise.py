@@ -19,9 +19,10 @@ process, so that memory and BLAS threading are measured cleanly):
     ``--d-channels`` smaller, the wall time is also extrapolated to 20,000
     channels (the work grows as C^2).
 
-The engine runs on Dask's threaded scheduler with one thread per core and a
-single-threaded BLAS in each (``--blas-threads``): the row generation then
-runs in parallel too (measured faster than one Dask thread with a 2-thread BLAS).
+The engine runs on Dask's threaded scheduler with one thread per core; the
+engine itself limits BLAS to one thread inside each Dask thread (``--blas-threads N``
+sets ``*_NUM_THREADS`` instead), so the row generation runs in parallel too
+(measured faster than one Dask thread with a 2-thread BLAS).
 
 Prints a table, writes ``pairwise.json`` into ``--out`` (default
 ``benchmarks/results/``).
@@ -228,7 +229,7 @@ PARTS = {"a": part_a, "b": part_b, "c": part_c, "d": part_d}
 
 def _child(part: str, args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     env = dict(os.environ)
-    if part != "a":
+    if part != "a" and args.blas_threads > 0:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(args.blas_threads)
     cmd = [sys.executable, __file__, *argv, "--child", part]
@@ -317,7 +318,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="Dask threads for the engine"
     )
-    parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads per Dask thread")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=0,
+        help="set *_NUM_THREADS for the engine parts; 0 (default): leave the environment "
+        "alone and let the engine limit BLAS inside Dask threads itself",
+    )
     parser.add_argument("--channel-chunk", type=int, default=None)
     parser.add_argument("--sample-chunk", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes")

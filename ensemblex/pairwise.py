@@ -39,6 +39,7 @@ from ._checks import check_finite, check_positive_int, check_probability
 from ._kernels import GaussianRows, StoredRows, channel_logsums, tile_logsum
 from ._kinds import require_kind, stamp
 from ._namespace import get_namespace, to_numpy
+from ._threads import one_blas_thread_in_pools
 from ._version import __version__
 from .estimators import MIN_INFO
 from .estimators import nmi as nmi_fn
@@ -240,7 +241,8 @@ def _tile_block(
         b = None  # a diagonal tile: generate the rows once
     else:
         b = _rows(kinds[1], blocks[count_a:], start)
-    out = tile_logsum(a, b, start, stop, augment=augment)
+    with one_blas_thread_in_pools():
+        out = tile_logsum(a, b, start, stop, augment=augment)
     return a.xp.expand_dims(out, axis=2)
 
 
@@ -248,7 +250,8 @@ def _channel_block(rows: Any, *blocks: Any, kind: str) -> Any:
     """Per-channel float64 partial sums ``(2, C, 1)``: info and repeat terms."""
     start, stop = int(rows[0]), int(rows[-1]) + 1
     a = _rows(kind, blocks, start)
-    out = channel_logsums(a, start, stop)
+    with one_blas_thread_in_pools():
+        out = channel_logsums(a, start, stop)
     return a.xp.expand_dims(out, axis=2)
 
 
@@ -497,11 +500,11 @@ def pairwise(
 
     Notes
     -----
-    Speed: the tiles are matrix products. On Dask's threaded scheduler run one BLAS
-    thread per Dask thread (``OPENBLAS_NUM_THREADS=1`` / ``OMP_NUM_THREADS=1`` before
-    NumPy is imported, or ``threadpoolctl``): a multithreaded BLAS inside every Dask
-    thread oversubscribes the cores (measured 1.7x more CPU time on 2 cores).
-    ``dask.distributed`` workers already default to one BLAS thread.
+    Speed: the tiles are matrix products. Inside Dask's thread pools each tile runs
+    with one BLAS thread (through ``threadpoolctl``; the user's setting comes back
+    when no tile runs): a multithreaded BLAS inside every Dask thread oversubscribes
+    the cores (measured 1.7x more CPU time on 2 cores). ``dask.distributed``
+    workers already default to one BLAS thread.
 
     Examples
     --------
