@@ -1,0 +1,729 @@
+"""The end-to-end demo: the whole study on embedded data, on a CPU, in minutes.
+
+:func:`run_demo` trains a small beta-VAE ensemble on procedurally generated
+dSprites (every member in one vectorised TensorFlow model), fingerprints every
+latent channel on a sample of images, compares all channels (NMI, VI), finds
+the pieces of information that recur across the ensemble with OPTICS, measures
+each channel's NMI with the five ground-truth factors, synthesises one 2-D
+channel from the biggest group, and writes netCDF files, PNG figures and
+``report.html`` into one folder. ``ensemblex demo --out DIR`` calls it.
+
+The pipeline is a sequence of small steps (:func:`train_posteriors`,
+:func:`compare_channels`, :func:`find_hotspots`, :func:`synthesise_group`),
+each a plain function of xarray datasets that the command line reuses.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+if TYPE_CHECKING:
+    from .datasets import DatasetName
+    from .models.losses import LossKind, Method
+    from .models.training import Architecture
+
+__all__ = [
+    "DemoConfig",
+    "auto_min_samples",
+    "compare_channels",
+    "demo_config",
+    "find_hotspots",
+    "group_channels",
+    "plot_information",
+    "plot_synthesis",
+    "resize_images",
+    "run_demo",
+    "save_posteriors",
+    "synthesise_group",
+    "train_posteriors",
+]
+
+Log = Callable[[str], None]
+
+# The files a demo run writes (the report and the tests rely on these names).
+FILES = {
+    "posteriors": "posteriors.nc",
+    "pairwise": "pairwise.nc",
+    "clusters": "clusters.nc",
+    "synthesis": "synth.nc",
+    "summary": "summary.json",
+    "structure_figure": "structure.png",
+    "information_figure": "information.png",
+    "synthesis_figure": "synth.png",
+    "report": "report.html",
+}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Sizes of one demo run (see :func:`demo_config`)."""
+
+    dataset: DatasetName = "dsprites"
+    method: Method = "beta_vae"
+    architecture: Architecture = "mlp"
+    n_members: int = 10
+    latent_dim: int = 8
+    beta: float = 4.0
+    steps: int = 3000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    loss: LossKind = "bernoulli"
+    image_size: int | None = 32
+    n_train: int = 20000
+    n_fingerprint: int = 400
+    synth_steps: int = 2000
+    synth_optimizer: str = "adam"
+    synth_learning_rate: float = 0.05
+    synth_dims: int = 2
+    objective: str = "vi"
+
+
+def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
+    """The demo's settings: the full run, or the ``quick`` one for CI.
+
+    Examples
+    --------
+    >>> demo_config(quick=True).n_members < demo_config().n_members
+    True
+    >>> demo_config(dataset="ring").latent_dim
+    1
+    """
+    from ._checks import check_option
+
+    check_option("dataset", dataset, ("dsprites", "ring"))
+    if dataset == "ring":
+        # the paper's weak learner on the SO(2) toy: 2x256 tanh MLPs, 1-D latent,
+        # MSE, beta 0.03, Adam 1e-3, batch 2048
+        cfg = DemoConfig(
+            dataset="ring",
+            n_members=20,
+            latent_dim=1,
+            beta=0.03,
+            steps=1000,
+            batch_size=2048,
+            learning_rate=1e-3,
+            loss="mse",
+            n_train=20000,
+            n_fingerprint=256,
+            synth_steps=3000,
+        )
+        if quick:
+            cfg = replace(
+                cfg,
+                n_members=6,
+                steps=150,
+                batch_size=512,
+                n_train=4096,
+                n_fingerprint=96,
+                synth_steps=150,
+            )
+        return cfg
+    cfg = DemoConfig()
+    if quick:
+        cfg = replace(
+            cfg,
+            n_members=4,
+            latent_dim=4,
+            steps=250,
+            n_train=4096,
+            n_fingerprint=128,
+            synth_steps=200,
+        )
+    return cfg
+
+
+# -- step 1: data and training --------------------------------------------------------
+
+
+def _default_loss(dataset: str) -> LossKind:
+    return "mse" if dataset == "ring" else "bernoulli"
+
+
+def train_posteriors(
+    dataset: DatasetName = "dsprites",
+    *,
+    method: Method = "beta_vae",
+    n_members: int = 10,
+    latent_dim: int = 10,
+    betas: Sequence[float] = (4.0,),
+    architecture: Architecture = "mlp",
+    steps: int = 2000,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    loss: LossKind | None = None,
+    image_size: int | None = None,
+    n_train: int = 20000,
+    n_fingerprint: int = 500,
+    seed: int = 0,
+    models_dir: str | Path | None = None,
+    progress: bool = True,
+    dataset_options: Mapping[str, Any] | None = None,
+    log: Log | None = None,
+) -> xr.Dataset:
+    """Train one ensemble per beta and return the posteriors of all members.
+
+    The training points and the fingerprint sample are drawn from ``dataset``
+    with different seeds. With several ``betas`` the ensembles' models are
+    concatenated along ``model`` (``beta`` is a coordinate on ``model``).
+
+    Returns
+    -------
+    xr.Dataset
+        Posteriors ``(model, latent, sample)`` on ``n_fingerprint`` points,
+        with the dataset's ground-truth ``labels``.
+    """
+    from .datasets import load_dataset
+    from .models import train_ensemble
+    from .posteriors import validate_posteriors
+
+    log = log or (lambda _msg: None)
+    options = dict(dataset_options or {})
+    loss = loss or _default_loss(dataset)
+    train_options = dict(options)
+    if dataset == "ring":
+        # train on random angles; fingerprint on evenly spaced points around the circle
+        train_options.setdefault("spacing", "random")
+        options.setdefault("spacing", "even")
+    data = load_dataset(dataset, n_samples=n_train, seed=seed, **train_options)
+    sample = load_dataset(dataset, n_samples=n_fingerprint, seed=seed + 1, **options)
+    if image_size is not None:
+        data, sample = resize_images(data, image_size), resize_images(sample, image_size)
+    betas = [float(b) for b in betas]
+    if not betas:
+        raise ValueError("give at least one beta.")
+    # one vectorised graph for every (beta, member): beta is per member
+    log(
+        f"training {n_members * len(betas)} {method} members (beta "
+        f"{', '.join(f'{b:g}' for b in betas)}; latent_dim={latent_dim}, {architecture}) "
+        f"on {data.sizes['sample']} {dataset} points for {steps} steps"
+    )
+    ensemble = train_ensemble(
+        data,
+        method=method,
+        n_members=n_members * len(betas),
+        latent_dim=latent_dim,
+        beta=[b for b in betas for _ in range(n_members)],
+        architecture=architecture,
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        loss=loss,
+        seed=seed,
+        progress=progress,
+    )
+    if models_dir is not None:
+        Path(models_dir).mkdir(parents=True, exist_ok=True)
+        ensemble.save(models_dir)
+        log(f"saved the models in {models_dir}")
+    post = ensemble.posteriors(sample)
+    post.attrs.update({"dataset": dataset, "method": method, "architecture": architecture})
+    return validate_posteriors(post)
+
+
+def resize_images(ds: xr.Dataset, size: int) -> xr.Dataset:
+    """Shrink the ``images`` of a dataset to ``size x size`` by block pooling.
+
+    Binary images (dSprites) are max-pooled, so they stay binary; others are
+    mean-pooled. The side must be a multiple of ``size``; datasets without
+    images (the ring) are returned as they are.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"images": (("sample", "y", "x"), np.eye(4, dtype="uint8")[None])})
+    >>> resize_images(ds, 2)["images"].values.tolist()
+    [[[1, 0], [0, 1]]]
+    """
+    from ._checks import check_positive_int
+
+    size = check_positive_int("image_size", size)
+    if "images" not in ds:
+        return ds
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    if (ny, nx) == (size, size):
+        return ds
+    if ny % size or nx % size:
+        raise ValueError(
+            f"image_size {size} must divide the image side ({ny} x {nx}); e.g. "
+            f"{ny // 2} or {ny // 4}."
+        )
+    images = ds["images"].coarsen(y=ny // size, x=nx // size)
+    pooled = images.max() if ds["images"].dtype == np.uint8 else images.mean()
+    out = ds.drop_vars("images").assign(images=pooled.astype(ds["images"].dtype))
+    out.attrs = {**ds.attrs, "image_size": size}
+    return out
+
+
+def save_posteriors(post: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a Posteriors dataset (netCDF4 or Zarr by the file name)."""
+    return _save(post, path, overwrite=overwrite)
+
+
+def _save(ds: xr.Dataset, path: str | Path, *, overwrite: bool = True) -> Path:
+    from .io import save
+
+    return save(ds, path, overwrite=overwrite)
+
+
+# -- step 2: fingerprints and all-pairs comparison ------------------------------------
+
+
+def compare_channels(
+    post: xr.Dataset,
+    *,
+    min_info: float = 0.01,
+    progress: bool = False,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Fingerprints of every latent channel and their all-pairs NMI/VI (computed).
+
+    Returns ``(fingerprints, pairwise)``; the fingerprints stay lazy.
+    """
+    from .cli import _progress
+    from .fingerprints import fingerprint
+    from .pairwise import pairwise
+
+    fp = fingerprint(post)
+    with _progress(progress):
+        pw = pairwise(fp, min_info=min_info).compute()
+    return fp, pw
+
+
+# -- step 3: hotspots -----------------------------------------------------------------
+
+
+def auto_min_samples(pw: xr.Dataset, *, min_info: float = 0.01) -> int:
+    """OPTICS ``min_samples`` adapted to the number of informative channels.
+
+    The paper used 20 for about 500 channels of which a few hundred carried
+    information; a group there is one recurring piece of information, found in
+    a good share of the ensemble. We take one eighth of the informative
+    channels, between 3 and 20 (never more than there are channels).
+
+    Examples
+    --------
+    >>> import xarray as xr, numpy as np
+    >>> pw = xr.Dataset({"info_a": ("channel_a", np.r_[np.ones(40), np.zeros(10)])})
+    >>> auto_min_samples(pw)
+    5
+    """
+    info = np.asarray(pw["info_a"].values, dtype=float)
+    n_informative = int(np.sum(info >= min_info))
+    # degenerate case: fewer than 3 informative channels; cluster() says how many
+    return int(min(max(n_informative // 8, 3), 20, max(n_informative, 1)))
+
+
+def find_hotspots(
+    fp: xr.Dataset,
+    pw: xr.Dataset,
+    *,
+    min_samples: int | None = None,
+    min_info: float = 0.01,
+) -> xr.Dataset:
+    """OPTICS groups, central channels and NMI with the factors (``cluster``)."""
+    from .structure import cluster
+
+    if min_samples is None:
+        min_samples = auto_min_samples(pw, min_info=min_info)
+    return cluster(fp, metric="nmi", min_samples=min_samples, min_info=min_info, pairwise=pw)
+
+
+def group_channels(cl: xr.Dataset, group: int | None = None) -> tuple[list[int], int]:
+    """The channel ids of one group of a Clusters dataset (default: the biggest).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> cl = xr.Dataset({"group": ("channel", [0, 1, 1, -1])}, coords={"channel": [0, 1, 2, 3]})
+    >>> group_channels(cl)
+    ([1, 2], 1)
+    >>> group_channels(cl, 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: group 5 is not in the clusters; its groups are 0, 1 (-1 is noise).
+    """
+    groups = np.asarray(cl["group"].values)
+    found = sorted({int(g) for g in groups if g >= 0})
+    if not found:
+        raise ValueError(
+            "the clusters have no groups (every channel is noise); lower min_samples, "
+            "or choose reference channels explicitly."
+        )
+    if group is None:
+        sizes = {g: int(np.sum(groups == g)) for g in found}
+        group = max(found, key=lambda g: (sizes[g], -g))
+    elif group not in found:
+        raise ValueError(
+            f"group {group} is not in the clusters; its groups are "
+            f"{', '.join(map(str, found))} (-1 is noise)."
+        )
+    channels = [int(c) for c in np.asarray(cl["channel"].values)[groups == group]]
+    return channels, int(group)
+
+
+# -- step 4: synthesis ----------------------------------------------------------------
+
+
+def synthesise_group(
+    fp: xr.Dataset,
+    channels: Sequence[Hashable],
+    *,
+    n_dims: int = 2,
+    objective: str = "vi",
+    steps: int = 3000,
+    optimizer: str = "adam",
+    learning_rate: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Synthesise one channel from ``channels`` and measure it against them and the labels.
+
+    Returns ``(synthesised posteriors, numbers)``; the numbers are its
+    information, its mean NMI with the reference channels (and theirs with each
+    other), and its NMI with each ground-truth factor when the fingerprints
+    carry labels.
+    """
+    from .fingerprints import fingerprint, label_fingerprints
+    from .pairwise import pairwise
+    from .synthesis import synthesize
+
+    syn = synthesize(
+        fp,
+        n_dims=n_dims,
+        objective=objective,  # type: ignore[arg-type]
+        channels=list(channels),
+        steps=steps,
+        optimizer=optimizer,  # type: ignore[arg-type]
+        learning_rate=learning_rate,
+        seed=seed,
+        progress=progress,
+    )
+    syn_fp = fingerprint(syn, channels="model")  # the whole n_dims space is one channel
+    refs = fp.sel(channel=list(channels))
+    among = pairwise(refs).compute()
+    nmi_refs = np.asarray(among["nmi"].values, dtype=float)
+    off_diagonal = nmi_refs[~np.eye(len(nmi_refs), dtype=bool)]
+    off_diagonal = off_diagonal[np.isfinite(off_diagonal)]
+    numbers: dict[str, Any] = {
+        "reference_channels": [int(c) for c in channels],  # type: ignore[call-overload]
+        "info_bits": float(syn.attrs["synthesized_info"]),
+        "reference_info_bits": float(syn.attrs["mean_reference_info"]),
+        # NMI without the min_info cut, as synthesize() reports it
+        "nmi_to_references": float(np.mean(np.asarray(syn["reference_nmi"].values))),
+        # degenerate case: a group of one channel has no pair
+        "reference_nmi_to_each_other": float(np.mean(off_diagonal)) if off_diagonal.size else None,
+        "final_similarity": float(syn.attrs["final_similarity"]),
+        "steps": int(steps),
+        "optimizer": optimizer,
+        "objective": objective,
+    }
+    if syn.attrs.get("warning"):
+        numbers["warning"] = str(syn.attrs["warning"])
+    if "labels" in fp:
+        lab = label_fingerprints(fp["labels"])
+        to_labels = pairwise(syn_fp, lab).compute()
+        factors = [str(f) for f in lab["factor"].values]
+        values = np.asarray(to_labels["nmi"].values, dtype=float)[0]
+        # NaN (a channel under min_info bits) is written as null
+        numbers["label_nmi"] = {
+            f: (float(v) if np.isfinite(v) else None) for f, v in zip(factors, values, strict=True)
+        }
+    return syn, numbers
+
+
+# -- figures --------------------------------------------------------------------------
+
+
+def _label_names(labels: xr.DataArray) -> list[str]:
+    if "factor" in labels.coords:
+        return [str(f) for f in labels["factor"].values]
+    return [str(i) for i in range(labels.sizes["factor"])]
+
+
+def plot_synthesis(
+    syn: xr.Dataset,
+    path: str | Path,
+    *,
+    labels: xr.DataArray | None = None,
+    max_factors: int = 5,
+) -> Path:
+    """Scatter the synthesised posterior means, one panel per ground-truth factor.
+
+    Points are coloured by the factor's value; a 1-D channel is drawn against
+    the sample index. A variable of ``syn`` along a step dim (the objective
+    trace) gets its own panel.
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    mean = np.asarray(syn["mean"].values)[0]  # (latent, sample)
+    factor_names = _label_names(labels)[:max_factors] if labels is not None else [""]
+    traces = [
+        name
+        for name, var in syn.data_vars.items()
+        if var.ndim == 1 and var.dims[0] not in ("model", "latent", "sample", "factor")
+    ]
+    if "objective_trace" in traces:
+        traces = ["objective_trace"]
+    n_panels = len(factor_names) + len(traces[:1])
+    ncols = min(3, n_panels)
+    nrows = -(-n_panels // ncols)
+    fig = Figure(figsize=(3.4 * ncols, 3.2 * nrows), dpi=100)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    panels = list(axes.flat)
+    x = mean[0]
+    y = mean[1] if mean.shape[0] > 1 else np.arange(mean.shape[1])
+    for ax, name in zip(panels, factor_names, strict=False):
+        colour = (
+            np.asarray(labels.sel(factor=labels["factor"].values[factor_names.index(name)]))
+            if labels is not None
+            else np.arange(mean.shape[1])
+        )
+        ax.scatter(x, y, c=colour, s=8, cmap="viridis")
+        ax.set_title(f"coloured by {name}" if name else "synthesised channel", fontsize=9)
+        ax.set_xlabel("u1")
+        ax.set_ylabel("u2" if mean.shape[0] > 1 else "sample")
+        ax.set_aspect("auto")
+    if traces:
+        ax = panels[n_panels - 1]
+        trace = syn[traces[0]]
+        ax.plot(np.asarray(trace.values, dtype=float))
+        ax.set_title(str(traces[0]).replace("_", " "), fontsize=9)
+        ax.set_xlabel(str(trace.dims[0]))
+    fig.suptitle("Synthesised channel: posterior means", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return Path(path)
+
+
+def plot_information(pw: xr.Dataset, post: xr.Dataset, path: str | Path) -> Path:
+    """Heatmap of the information (bits) of every latent channel, model by latent."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    n_model, n_latent = post.sizes["model"], post.sizes["latent"]
+    bits = np.asarray(pw["info_a"].values, dtype=float).reshape(n_model, n_latent)
+    fig = Figure(figsize=(2.0 + 0.45 * n_latent, 1.5 + 0.3 * n_model), dpi=100)
+    ax = fig.subplots()
+    im = ax.imshow(bits, cmap="magma", aspect="auto")
+    ax.set_xlabel("latent")
+    ax.set_ylabel("model")
+    ax.set_title("I(X;U) per channel (bits)", fontsize=10)
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return Path(path)
+
+
+# -- the demo -------------------------------------------------------------------------
+
+
+def _summary_numbers(cl: xr.Dataset, pw: xr.Dataset) -> dict[str, Any]:
+    groups = np.asarray(cl["group"].values)
+    found = sorted({int(g) for g in groups if g >= 0})
+    central = [int(c) for c in np.asarray(cl["channel"].values)[np.asarray(cl["central"].values)]]
+    best: dict[str, Any] = {}
+    if "label_nmi" in cl:
+        nmi = cl["label_nmi"].fillna(-1.0)
+        for factor in cl["factor"].values:
+            column = nmi.sel(factor=factor)
+            k = int(column.argmax("channel"))
+            best[str(factor)] = {
+                "nmi": float(column.values[k]),
+                "channel": int(cl["channel"].values[k]),
+            }
+    return {
+        "best_label_nmi": best,
+        "channels": int(cl.sizes["channel"]),
+        "informative_channels": int(np.sum(np.asarray(cl["informative"].values))),
+        "groups": len(found),
+        "group_sizes": {str(g): int(np.sum(groups == g)) for g in found},
+        "central_channels": central,
+        "max_info_bits": float(np.nanmax(np.asarray(pw["info_a"].values, dtype=float))),
+    }
+
+
+def run_demo(
+    out: str | Path = "demo-output",
+    *,
+    quick: bool = False,
+    dataset: str = "dsprites",
+    seed: int = 0,
+    progress: bool = True,
+    config: DemoConfig | None = None,
+    log: Log | None = print,
+) -> Path:
+    """Run the whole study on embedded data and write its files to ``out``.
+
+    Parameters
+    ----------
+    out
+        Output folder (created). It receives ``posteriors.nc``, ``pairwise.nc``,
+        ``clusters.nc``, ``synth.nc``, ``structure.png``, ``information.png``,
+        ``synth.png``, ``summary.json`` and ``report.html``.
+    quick
+        A tiny configuration (about a minute on 2 cores) for smoke tests.
+    dataset
+        ``"dsprites"`` (beta-VAEs on procedural dSprites) or ``"ring"``.
+    seed
+        Seed of the data draws and of the training.
+    progress
+        Progress bars for training, comparison and synthesis.
+    config
+        Override the sizes (a :class:`DemoConfig`); ``quick`` is then ignored.
+    log
+        Where progress messages go (``None``: nowhere).
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    from .report import write_report
+
+    say: Log = log or (lambda _msg: None)
+    cfg = config or demo_config(quick, dataset)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a folder for the demo's outputs.")
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(name: str, t0: float) -> float:
+        timings[name] = round(time.perf_counter() - t0, 2)
+        say(f"  {name}: {timings[name]:.1f} s")
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    say(f"ensemblex demo ({'quick' if config is None and quick else 'full'}) -> {out}")
+    post = train_posteriors(
+        cfg.dataset,
+        method=cfg.method,
+        n_members=cfg.n_members,
+        latent_dim=cfg.latent_dim,
+        betas=[cfg.beta],
+        architecture=cfg.architecture,
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        loss=cfg.loss,
+        image_size=cfg.image_size,
+        n_train=cfg.n_train,
+        n_fingerprint=cfg.n_fingerprint,
+        seed=seed,
+        progress=progress,
+        log=say,
+    )
+    _save(post, out / FILES["posteriors"])
+    t = lap("train", t)
+
+    say(
+        f"comparing {post.sizes['model'] * post.sizes['latent']} channels on "
+        f"{post.sizes['sample']} samples"
+    )
+    fp, pw = compare_channels(post, progress=progress)
+    _save(pw, out / FILES["pairwise"])
+    plot_information(pw, post, out / FILES["information_figure"])
+    t = lap("compare", t)
+
+    n_informative = int(np.sum(np.asarray(pw["info_a"].values) >= 0.01))
+    if n_informative < 2:
+        # degenerate case: nothing recurs when (almost) every latent collapsed
+        raise ValueError(
+            f"the trained ensemble has {n_informative} channel(s) with >= 0.01 bits of "
+            "information; there is nothing to cluster. Train longer or with a smaller beta."
+        )
+    min_samples = auto_min_samples(pw)
+    say(f"clustering (OPTICS, min_samples={min_samples})")
+    cl = find_hotspots(fp, pw, min_samples=min_samples)
+    _save(cl, out / FILES["clusters"])
+    from .plot import plot_structure
+
+    plot_structure(cl, pairwise=pw, path=out / FILES["structure_figure"])
+    numbers = _summary_numbers(cl, pw)
+    numbers["min_samples"] = min_samples
+    t = lap("cluster", t)
+
+    synthesis: dict[str, Any] = {}
+    try:
+        channels, group = group_channels(cl)
+    except ValueError as err:
+        # degenerate case: OPTICS found no group; fuse the most informative channels
+        # instead, so the demo still shows synthesis, and say so in the report
+        info_a = np.asarray(pw["info_a"].values, dtype=float)
+        order = np.argsort(-info_a)[: max(2, min_samples)]
+        channels, group = [int(pw["channel_a"].values[i]) for i in order], -1
+        synthesis["note"] = f"{err} Fused the {len(channels)} most informative channels."
+        say(synthesis["note"])
+    say(f"synthesising a {cfg.synth_dims}-D channel from group {group} ({len(channels)} channels)")
+    syn, syn_numbers = synthesise_group(
+        fp,
+        channels,
+        n_dims=cfg.synth_dims,
+        objective=cfg.objective,
+        steps=cfg.synth_steps,
+        optimizer=cfg.synth_optimizer,
+        learning_rate=cfg.synth_learning_rate,
+        seed=seed,
+        progress=progress,
+    )
+    synthesis.update(syn_numbers, group=group)
+    if cfg.dataset == "ring":
+        from .synthesis import ring_uniformity
+
+        # the fingerprint sample is evenly spaced around the circle, in angle order
+        synthesis["ring_uniformity"] = float(ring_uniformity(syn))
+    _save(syn, out / FILES["synthesis"])
+    plot_synthesis(syn, out / FILES["synthesis_figure"], labels=post.get("labels"))
+    t = lap("synthesize", t)
+
+    timings["total"] = round(time.perf_counter() - started, 2)
+    summary = {
+        "ensemblex_version": _version(),
+        "quick": bool(config is None and quick),
+        "config": asdict(cfg),
+        "seed": seed,
+        "numbers": numbers,
+        "synthesis": synthesis,
+        "timings_s": timings,
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+    }
+    text = json.dumps(_finite(summary), indent=2, default=_json_default, allow_nan=False)
+    (out / FILES["summary"]).write_text(text)
+    report = write_report(out)
+    say(f"done in {timings['total']:.0f} s")
+    return report
+
+
+def _version() -> str:
+    from ._version import __version__
+
+    return __version__
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON null)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
