@@ -19,7 +19,9 @@ from ._version import __version__
 
 # Functions that share their module's name are imported eagerly: importing the
 # submodule would otherwise shadow a lazily resolved function of the same name.
+from .pairwise import pairwise
 from .posteriors import posteriors
+from .udr import udr
 
 _LAZY = {
     "fingerprint": "fingerprints",
@@ -27,21 +29,25 @@ _LAZY = {
     "concat_fingerprints": "fingerprints",
     "validate_fingerprints": "fingerprints",
     "info": "fingerprints",
-    "pairwise": "pairwise",
     "cluster": "structure",
     "label_nmi": "structure",
-    "udr": "udr",
+    "plot_structure": "plot",
+    "plot_cross": "plot",
+    "run_demo": "demo",
     "synthesize": "synthesis",
     "ring_uniformity": "synthesis",
     "open_dataset": "io",
     "save": "io",
     "load_dataset": "datasets",
+    "iter_dsprites": "datasets",
     "train_ensemble": "models",
     "load_ensemble": "models",
+    "Ensemble": "models",
+    "plot_traversals": "models",
     "posteriors_from_savedmodels": "models",
 }
 
-__all__ = ["__version__", "posteriors", *_LAZY]
+__all__ = ["__version__", "pairwise", "posteriors", "udr", *_LAZY]
 
 del _accessor
 
