@@ -36,6 +36,7 @@ _LAZY = {
     "run_demo": "demo",
     "synthesize": "synthesis",
     "ring_uniformity": "synthesis",
+    "ring_learners": "synthesis",
     "open_dataset": "io",
     "save": "io",
     "load_dataset": "datasets",

@@ -171,8 +171,15 @@ class RepInfoAccessor:
         batch_rows: int | None = None,
         seed: int = 0,
         progress: bool = True,
+        info_floor: float | None = None,
     ) -> xr.Dataset:
         """Fuse reference channels into one synthesised channel by gradient descent.
+
+        Parameters are those of :func:`ensemblex.synthesis.synthesize`: ``channels``
+        selects the references (ids, or a boolean DataArray on ``channel`` such as
+        ``clusters.group == 0``); ``objective`` is ``"vi"`` (mean exp(-VI), the
+        default), ``"nmi"`` or ``"info"``; ``info_floor`` (bits) penalises a
+        synthesised channel with less information, a guard for the NMI objective.
 
         Returns a Posteriors dataset (``model=1``, ``latent=n_dims``).
         """
@@ -190,6 +197,7 @@ class RepInfoAccessor:
             batch_rows=batch_rows,
             seed=seed,
             progress=progress,
+            info_floor=info_floor,
         )
 
     # -- figures -------------------------------------------------------------------

@@ -412,12 +412,14 @@ def synthesise_group(
     nmi_refs = np.asarray(among["nmi"].values, dtype=float)
     off_diagonal = nmi_refs[~np.eye(len(nmi_refs), dtype=bool)]
     off_diagonal = off_diagonal[np.isfinite(off_diagonal)]
+    ref_nmi = np.asarray(syn["reference_nmi"].values, dtype=float)
     numbers: dict[str, Any] = {
         "reference_channels": [int(c) for c in channels],  # type: ignore[call-overload]
         "info_bits": float(syn.attrs["synthesized_info"]),
         "reference_info_bits": float(syn.attrs["mean_reference_info"]),
-        # NMI without the min_info cut, as synthesize() reports it
-        "nmi_to_references": float(np.mean(np.asarray(syn["reference_nmi"].values))),
+        # NaN (reported as None) where the synthesised channel carries under
+        # min_info bits: its NMI is undefined there
+        "nmi_to_references": float(np.mean(ref_nmi)) if np.isfinite(ref_nmi).all() else None,
         # degenerate case: a group of one channel has no pair
         "reference_nmi_to_each_other": float(np.mean(off_diagonal)) if off_diagonal.size else None,
         "final_similarity": float(syn.attrs["final_similarity"]),

@@ -1,0 +1,444 @@
+"""Tests of ensemblex.synthesis: the TensorFlow objective against the NumPy
+estimators, gradients against finite differences, recovery of a known channel,
+the ring trend, row sampling, bad inputs, NaN handling and the NMI hazard."""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import ensemblex.estimators as est
+from ensemblex._kinds import dataset_kind, stamp
+from ensemblex.posteriors import posteriors, validate_posteriors
+
+tf = pytest.importorskip("tensorflow")
+
+from ensemblex import synthesis as syn_mod  # noqa: E402
+from ensemblex.synthesis import ring_learners, ring_uniformity, synthesize  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def fingerprints_from_bc(bc: np.ndarray, samples: np.ndarray | None = None, **channel_coords):
+    """A Fingerprints dataset (contract layout, lazy ``bc``) from ``(C, N, N)`` matrices."""
+    import dask.array as da
+
+    c, n, _ = bc.shape
+    s = np.arange(n) if samples is None else np.asarray(samples)
+    ds = xr.Dataset(
+        {
+            "bc": (
+                ("channel", "sample_i", "sample_j"),
+                da.from_array(bc.astype(np.float32), chunks=(1, n, n)),
+            )
+        },
+        coords={"channel": np.arange(c), "sample_i": s, "sample_j": s, "sample": s},
+    )
+    ds = ds.assign_coords({k: ("channel", np.asarray(v)) for k, v in channel_coords.items()})
+    return stamp(ds, "fingerprints")
+
+
+def gaussian_2d_reference(n: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 2)), np.full((n, 2), -3.0)
+
+
+def fp_2d(mean: np.ndarray, logvar: np.ndarray) -> xr.Dataset:
+    return fingerprints_from_bc(est.bhattacharyya(mean, logvar, multivariate=True)[None])
+
+
+def nmi_between(m1, lv1, m2, lv2) -> float:
+    """NMI of two d-dim Gaussian channels with the NumPy estimators (float64)."""
+    a = est.bhattacharyya(np.asarray(m1, float), np.asarray(lv1, float), multivariate=True)
+    b = est.bhattacharyya(np.asarray(m2, float), np.asarray(lv2, float), multivariate=True)
+    return float(
+        est.nmi(
+            est.information(a),
+            est.information(b),
+            est.joint_information(a, b),
+            est.joint_information(a, a),
+            est.joint_information(b, b),
+        )
+    )
+
+
+def syn_params(syn: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        syn["mean"].isel(model=0).transpose("sample", "latent").values.astype(float),
+        syn["logvar"].isel(model=0).transpose("sample", "latent").values.astype(float),
+    )
+
+
+def quiet(**kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return synthesize(progress=False, **kwargs)
+
+
+# -- the objective in TensorFlow equals the estimators ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_case():
+    rng = np.random.default_rng(3)
+    n, d = 9, 2
+    mean = rng.normal(size=(n, d))
+    logvar = rng.uniform(-2.0, 0.5, size=(n, d))
+    refs = np.stack(
+        [
+            est.bhattacharyya(rng.normal(size=n), np.full(n, -1.0)),
+            est.bhattacharyya(
+                rng.normal(size=(n, 2)), rng.uniform(-3, 0, (n, 2)), multivariate=True
+            ),
+            est.label_coefficients(rng.integers(0, 3, size=n)),
+        ]
+    )
+    return mean, logvar, refs
+
+
+def _tf_similarity(mean, logvar, refs, objective, rows=None):
+    ref_log, ref_log2 = syn_mod._reference_row_logs(refs)
+    c = lambda x: tf.constant(x, dtype=tf.float64)  # noqa: E731
+    terms = syn_mod._objective_terms(
+        tf,
+        c(mean),
+        c(logvar),
+        c(refs),
+        c(ref_log),
+        c(ref_log2),
+        None if rows is None else tf.constant(rows),
+    )
+    return terms, syn_mod._similarity_tf(tf, terms, objective)
+
+
+def test_tf_objective_equals_estimators(small_case):
+    mean, logvar, refs = small_case
+    bc_s = est.bhattacharyya(mean, logvar, multivariate=True)
+    i_s, j_ss = est.information(bc_s), est.joint_information(bc_s, bc_s)
+    i_v, j_vv = est.information(refs), est.joint_information(refs, refs)
+    j_sv = est.joint_information(bc_s[None], refs)
+    expected = {
+        "vi": np.exp(-est.vi(j_sv, j_ss, j_vv)),
+        "nmi": est.nmi(i_s, i_v, j_sv, j_ss, j_vv),
+        "info": i_s + i_v - j_sv,
+    }
+    for objective, want in expected.items():
+        terms, got = _tf_similarity(mean, logvar, refs, objective)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(terms["i_s"].numpy(), i_s, rtol=1e-12)
+    np.testing.assert_allclose(terms["j_sv"].numpy(), j_sv, rtol=1e-12)
+
+
+def test_tf_objective_on_rows_is_the_row_mean(small_case):
+    mean, logvar, refs = small_case
+    rows = np.array([1, 4, 7])
+    bc_s = est.bhattacharyya(mean, logvar, multivariate=True)
+
+    def row_info(coef):  # -mean over the chosen rows of log2 mean_j
+        return -np.mean(np.log2(coef[..., rows, :].mean(axis=-1)), axis=-1)
+
+    terms, _ = _tf_similarity(mean, logvar, refs, "vi", rows=rows)
+    np.testing.assert_allclose(terms["i_s"].numpy(), row_info(bc_s), rtol=1e-12)
+    np.testing.assert_allclose(terms["j_ss"].numpy(), row_info(bc_s * bc_s), rtol=1e-12)
+    np.testing.assert_allclose(terms["j_sv"].numpy(), row_info(refs * bc_s), rtol=1e-12)
+    np.testing.assert_allclose(terms["i_v"].numpy(), row_info(refs), rtol=1e-12)
+    np.testing.assert_allclose(terms["j_vv"].numpy(), row_info(refs * refs), rtol=1e-12)
+
+
+@pytest.mark.parametrize("objective", ["vi", "nmi", "info"])
+def test_gradient_matches_finite_differences(small_case, objective):
+    mean, logvar, refs = small_case
+    params = np.concatenate([mean.ravel(), logvar.ravel()])
+
+    def value(p):
+        m, lv = p[: mean.size].reshape(mean.shape), p[mean.size :].reshape(logvar.shape)
+        return float(tf.reduce_mean(_tf_similarity(m, lv, refs, objective)[1]))
+
+    m_t = tf.Variable(mean)
+    lv_t = tf.Variable(logvar)
+    ref_log, ref_log2 = syn_mod._reference_row_logs(refs)
+    with tf.GradientTape() as tape:
+        terms = syn_mod._objective_terms(
+            tf, m_t, lv_t, tf.constant(refs), tf.constant(ref_log), tf.constant(ref_log2)
+        )
+        v = tf.reduce_mean(syn_mod._similarity_tf(tf, terms, objective))
+    grad = np.concatenate([g.numpy().ravel() for g in tape.gradient(v, [m_t, lv_t])])
+    h = 1e-6
+    fd = np.array(
+        [(value(params + h * e) - value(params - h * e)) / (2 * h) for e in np.eye(params.size)]
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
+
+
+# -- synthesis recovers a known channel ---------------------------------------------------
+
+
+def test_recovers_single_2d_reference_invariant_to_rotation_and_reflection():
+    mean, logvar = gaussian_2d_reference(30)
+    angle = 0.7
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    turned = mean @ rot @ np.diag([1.0, -1.0])  # a rotation, then a reflection
+    results = []
+    for m in (mean, turned):
+        syn = quiet(ds=fp_2d(m, logvar), steps=1000, seed=1)
+        assert syn.attrs["status"] == "completed"
+        assert syn.attrs["low_information"] == 0
+        results.append(syn_params(syn))
+        assert float(syn.reference_nmi[0]) >= 0.9
+    # isotropic references: the turned latent has the same fingerprint, and the
+    # synthesised channel is as close to either version of the reference
+    for s_mean, s_lv in results:
+        assert nmi_between(s_mean, s_lv, mean, logvar) >= 0.9
+        assert nmi_between(s_mean, s_lv, turned, logvar) == pytest.approx(
+            nmi_between(s_mean, s_lv, mean, logvar), abs=1e-9
+        )
+    # so is a rotated/reflected copy of the synthesised means with isotropic variances
+    s_mean, s_lv = results[0]
+    iso = np.repeat(s_lv.mean(axis=1, keepdims=True), 2, axis=1)
+    assert nmi_between(s_mean @ rot, iso, mean, logvar) == pytest.approx(
+        nmi_between(s_mean, iso, mean, logvar), abs=1e-9
+    )
+
+
+def test_more_weak_learners_give_a_more_uniform_ring():
+    uniformity = {2: [], 16: []}
+    for seed in (0, 1):
+        for k in uniformity:
+            # posterior std 2 and noise 0.5 point spacings (2 / 40): ~2 bits per learner
+            weak = ring_learners(k, n_samples=40, logvar=2 * np.log(0.1), noise=0.025, seed=seed)
+            syn = quiet(ds=weak, steps=1500, seed=seed)
+            uniformity[k].append(ring_uniformity(syn))
+    assert np.mean(uniformity[16]) < np.mean(uniformity[2])
+    assert max(uniformity[16]) < min(uniformity[2])
+
+
+def test_batch_rows_reaches_the_same_optimum():
+    mean, logvar = gaussian_2d_reference(30, seed=2)
+    fp = fp_2d(mean, logvar)
+    full = quiet(ds=fp, steps=1500, seed=0)
+    batch = quiet(ds=fp, steps=1500, seed=0, batch_rows=10)
+    assert batch.attrs["batch_rows"] == 10 and full.attrs["batch_rows"] == 30
+    assert batch.attrs["final_similarity"] == pytest.approx(
+        full.attrs["final_similarity"], abs=0.03
+    )
+    assert float(batch.reference_nmi[0]) >= 0.9
+    assert nmi_between(*syn_params(batch), *syn_params(full)) >= 0.9
+
+
+def test_adam_and_info_objective_run():
+    mean, logvar = gaussian_2d_reference(20, seed=4)
+    syn = quiet(ds=fp_2d(mean, logvar), steps=400, optimizer="adam", learning_rate=0.05)
+    assert float(syn.reference_nmi[0]) >= 0.9
+    info = quiet(ds=fp_2d(mean, logvar), steps=400, objective="info")
+    # shared information is the objective: it approaches the reference's information
+    assert info.attrs["final_similarity"] == pytest.approx(
+        info.attrs["mean_reference_info"], rel=0.1
+    )
+
+
+# -- output dataset ------------------------------------------------------------------------
+
+
+def test_result_is_a_posteriors_dataset(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 24
+    ids = np.arange(100, 100 + n)
+    post = posteriors(
+        rng.normal(size=(3, 2, n)),
+        np.full((3, 2, n), -2.0),
+        labels=rng.integers(0, 3, size=(1, n)),
+        factor_names=["shape"],
+        coords={"sample": ("sample", ids), "beta": [1.0, 2.0, 4.0]},
+    )
+    syn = quiet(ds=post, channels=[1, 4], steps=50, n_dims=3)
+    assert dataset_kind(syn) == "posteriors"
+    validate_posteriors(syn)
+    assert dict(syn["mean"].sizes) == {"model": 1, "latent": 3, "sample": n}
+    assert syn["mean"].dtype == np.float32
+    np.testing.assert_array_equal(syn["sample"].values, ids)
+    # channel ids are model-major: channel = model * n_latent + latent
+    np.testing.assert_array_equal(syn["reference"].values, [1, 4])
+    np.testing.assert_array_equal(syn["reference_model"].values, [0, 2])
+    np.testing.assert_array_equal(syn["reference_latent"].values, [1, 0])
+    np.testing.assert_array_equal(syn["reference_beta"].values, [1.0, 4.0])
+    assert syn["objective_trace"].sizes["step"] == 50
+    assert syn["method"].values.tolist() == ["synthesis"]
+    np.testing.assert_array_equal(syn["labels"].values, post["labels"].values)
+    bc_ref = est.bhattacharyya(
+        post["mean"].values[0, 1].astype(float), post["logvar"].values[0, 1].astype(float)
+    )
+    assert float(syn.reference_info[0]) == pytest.approx(float(est.information(bc_ref)), rel=1e-6)
+    assert syn.attrs["final_similarity"] == pytest.approx(float(syn.reference_similarity.mean()))
+    path = tmp_path / "syn.nc"
+    syn.to_netcdf(path)
+    with xr.open_dataset(path) as back:
+        xr.testing.assert_identical(back.load(), syn)
+
+
+def test_fingerprints_channel_mask_and_pooled_datasets():
+    rng = np.random.default_rng(6)
+    n = 20
+    bcs = np.stack([est.bhattacharyya(rng.normal(size=n), np.full(n, -2.0)) for _ in range(4)])
+    fp = fingerprints_from_bc(bcs, model=[0, 0, 1, 1], kind=["gaussian"] * 4)
+    mask = xr.DataArray(
+        [True, False, True, False], dims="channel", coords={"channel": np.arange(4)}
+    )
+    syn = quiet(ds=fp, channels=mask, steps=20)
+    np.testing.assert_array_equal(syn["reference"].values, [0, 2])
+    np.testing.assert_array_equal(syn["reference_model"].values, [0, 1])
+    ids = xr.DataArray([3], dims="g")
+    assert quiet(ds=fp, channels=ids, steps=5)["reference"].values.tolist() == [3]
+    # the accessor delegates here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 5 steps: low information, as expected
+        acc = fp.repinfo.synthesize(channels=[1], steps=5, progress=False)
+    assert acc["reference"].values.tolist() == [1]
+    # several datasets over the same samples pool their channels
+    post = posteriors(rng.normal(size=(1, 1, n)), np.full((1, 1, n), -2.0))
+    pooled = quiet(ds=[fp, post], steps=5)
+    assert pooled.sizes["reference"] == 5
+    np.testing.assert_array_equal(pooled["reference_source"].values, [0, 0, 0, 0, 1])
+
+
+def test_real_fingerprints_module_when_present():
+    fingerprints = pytest.importorskip("ensemblex.fingerprints")
+    mean, logvar = gaussian_2d_reference(25, seed=7)
+    post = posteriors(mean.T[None], logvar.T[None])
+    fp = fingerprints.fingerprint(post, channels="model")
+    syn = quiet(ds=fp, steps=600)
+    assert float(syn.reference_nmi[0]) >= 0.9
+    # the result fingerprints and compares like any Posteriors dataset
+    again = syn.repinfo.fingerprint(channels="model")
+    assert again.sizes["channel"] == 1
+
+
+# -- bad inputs -----------------------------------------------------------------------------
+
+
+def test_bad_inputs_raise_clear_errors():
+    mean, logvar = gaussian_2d_reference(12)
+    fp = fp_2d(mean, logvar)
+    with pytest.raises(ValueError, match="at least one reference channel"):
+        synthesize(fp, channels=[], progress=False)
+    none = xr.DataArray([False], dims="channel", coords={"channel": [0]})
+    with pytest.raises(ValueError, match="at least one reference channel"):
+        synthesize(fp, channels=none, progress=False)
+    with pytest.raises(ValueError, match=r"channels \[7\] are not channels"):
+        synthesize(fp, channels=[7], progress=False)
+    with pytest.raises(ValueError, match="n_dims must be an integer >= 1"):
+        synthesize(fp, n_dims=0, progress=False)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        synthesize(fp, objective="kl", progress=False)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        synthesize(fp, optimizer="lbfgs", progress=False)
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        synthesize(fp, learning_rate=0.0, progress=False)
+    with pytest.raises(TypeError, match="needs a Fingerprints or Posteriors dataset"):
+        synthesize(xr.Dataset({"x": ("a", [1.0])}), progress=False)
+    # references over different samples
+    other = fingerprints_from_bc(fp["bc"].values, samples=np.arange(12) + 50)
+    with pytest.raises(ValueError, match="over different samples"):
+        synthesize([fp, other], progress=False)
+    skew = fp.assign_coords(sample_j=np.arange(12)[::-1])
+    with pytest.raises(ValueError, match="not over one set of samples"):
+        synthesize(skew, progress=False)
+    # NMI is undefined for a reference without information
+    flat = fingerprints_from_bc(np.ones((1, 12, 12)))
+    with pytest.raises(ValueError, match="'nmi' objective is undefined"):
+        synthesize(flat, objective="nmi", progress=False)
+
+
+def test_missing_tensorflow_gives_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    mean, logvar = gaussian_2d_reference(8)
+    with pytest.raises(ImportError, match=r"pip install 'ensemblex\[train\]'"):
+        synthesize(fp_2d(mean, logvar), steps=2, progress=False)
+
+
+# -- NaN handling and the NMI hazard --------------------------------------------------------
+
+
+def test_nan_stops_with_step_and_returns_last_good_state():
+    post = ring_learners(3, n_samples=30, noise=0.05, logvar=-5.0, seed=0)
+    with pytest.warns(UserWarning, match="non-finite at step 5"):
+        bad = synthesize(post, steps=300, learning_rate=1e6, progress=False)
+    assert bad.attrs["nan_step"] == 5 and bad.attrs["status"] == "stopped_nan"
+    assert bad.sizes["step"] == 5 and np.isfinite(bad["objective_trace"]).all()
+    for name in ("mean", "logvar", "reference_similarity", "reference_vi"):
+        assert np.isfinite(bad[name].values).all(), name
+    # the state returned is the one after steps 0..3, whose objective is the last recorded
+    ref = quiet(ds=post, steps=4, learning_rate=1e6)
+    np.testing.assert_array_equal(bad["mean"].values, ref["mean"].values)
+    np.testing.assert_array_equal(bad["logvar"].values, ref["logvar"].values)
+    np.testing.assert_array_equal(bad["objective_trace"].values[:4], ref["objective_trace"].values)
+
+
+def test_nmi_hazard_is_detected_and_an_info_floor_removes_it():
+    mean, logvar = gaussian_2d_reference(30)
+    fp = fp_2d(mean, logvar)
+    with pytest.warns(UserWarning, match="low-information hazard"):
+        hazard = synthesize(fp, objective="nmi", steps=1000, progress=False)
+    assert hazard.attrs["low_information"] == 1
+    assert hazard.attrs["synthesized_info"] < 0.1 * hazard.attrs["mean_reference_info"]
+    assert float(hazard.reference_similarity[0]) > 1.0  # NMI estimate above 1
+    assert "hazard" in hazard.attrs["warning"]
+    # a floor at half the reference information: the optimum is the reference again
+    floor = 0.5 * hazard.attrs["mean_reference_info"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fixed = synthesize(fp, objective="nmi", steps=1000, progress=False, info_floor=floor)
+    assert fixed.attrs["low_information"] == 0
+    assert fixed.attrs["synthesized_info"] > floor
+    assert float(fixed.reference_nmi[0]) >= 0.9
+    # exp(-VI), the default, does not show the hazard
+    vi = quiet(ds=fp, steps=1000)
+    assert vi.attrs["low_information"] == 0
+
+
+# -- ring uniformity and the ring learners ---------------------------------------------------
+
+
+@pytest.mark.backends("numpy", "array_api_strict")
+def test_ring_uniformity_closed_forms(backend):
+    theta = np.linspace(0, 2 * np.pi, 10, endpoint=False)
+    circle = np.stack([np.cos(theta), 2 + np.sin(theta)], axis=-1)
+    assert ring_uniformity(backend.asarray(circle)) == pytest.approx(0.0, abs=1e-12)
+    # points 0, 1, 2, 3 on a line: neighbour distances 1, 1, 1 and 3 to close the loop
+    line = backend.asarray(np.array([0.0, 1.0, 2.0, 3.0]))
+    assert ring_uniformity(line) == pytest.approx(math.sqrt(0.75) / 1.5)
+    order = np.array([2, 0, 3, 1])
+    assert ring_uniformity(
+        backend.asarray(np.array([2.0, 0.0, 3.0, 1.0])), angles=backend.asarray(theta[order])
+    ) == pytest.approx(math.sqrt(0.75) / 1.5)
+
+
+def test_ring_uniformity_inputs():
+    post = ring_learners(2, n_samples=16, seed=0)
+    one = post.isel(model=[0])
+    u = one["mean"].values[0, 0]
+    assert ring_uniformity(one) == pytest.approx(ring_uniformity(u))
+    with pytest.raises(ValueError, match="one model"):
+        ring_uniformity(post)
+    with pytest.raises(ValueError, match="N >= 3"):
+        ring_uniformity(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="one per point"):
+        ring_uniformity(u, angles=np.zeros(3))
+    assert ring_uniformity(np.zeros((5, 2))) == math.inf  # every point at one place
+
+
+def test_ring_learners_cut_the_circle_once():
+    post = ring_learners(4, n_samples=50, seed=3)
+    u = post["mean"].values[:, 0, :]
+    jumps = np.abs(np.diff(np.concatenate([u, u[:, :1]], axis=1), axis=1))
+    # one jump of about the whole range (the cut) per learner, the rest small steps
+    assert (np.sort(jumps, axis=1)[:, -1] > 1.5).all()
+    assert (np.sort(jumps, axis=1)[:, -2] < 0.5).all()
+    np.testing.assert_allclose(post["angle"].values, 2 * np.pi * np.arange(50) / 50)
