@@ -6,7 +6,7 @@ look alike: they name what was given, what is allowed, and what to do.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 __all__ = [
@@ -83,8 +83,8 @@ def check_probability(name: str, value: Any, *, low: float = 0.0, high: float = 
 
 def check_dims(
     what: str,
-    dims: Iterable[str],
-    required: Iterable[str],
+    dims: Iterable[Hashable],
+    required: Iterable[Hashable],
     *,
     exact: bool = False,
     hint: str = "",

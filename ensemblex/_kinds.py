@@ -85,7 +85,7 @@ def require_kind(ds: Any, allowed: tuple[Kind, ...], method: str) -> Kind:
     got = f"a {kind.capitalize()} dataset" if kind else "a dataset ensemblex does not recognise"
     variables = ", ".join(sorted(map(str, ds.data_vars))) or "none"
     msg = f"{method} needs a {wanted} dataset; got {got} (variables: {variables})."
-    hints = [_HOW[(kind, a)] for a in allowed if (kind, a) in _HOW]
+    hints = [_HOW[(kind, a)] for a in allowed if kind is not None and (kind, a) in _HOW]
     if hints:
         msg += " " + hints[0]
     raise TypeError(msg)
