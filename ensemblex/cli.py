@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -197,7 +198,8 @@ def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "input") -
         raise FileNotFoundError(f"{role} file {str(path)!r} does not exist")
     from .io import open_dataset
 
-    p = _finished_store(p)
+    # (the store of 'compare --out X.zarr' is a Pairwise dataset once finished; an
+    # unfinished one is refused by open_dataset with what to do)
     try:
         ds = open_dataset(p)
     except ValueError:
@@ -209,7 +211,11 @@ def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "input") -
         from .posteriors import validate_posteriors
 
         try:
-            plain = xr.open_dataset(p)
+            with warnings.catch_warnings():
+                # a probe only: xarray's notes on reading the file (e.g. a Zarr store
+                # without consolidated metadata) would only obscure the error
+                warnings.simplefilter("ignore")
+                plain = xr.open_dataset(p)
         except Exception:  # unreadable: the first error says it best
             plain = None
         if plain is not None and ({"mean", "logvar"} & set(map(str, plain.data_vars))):
@@ -228,28 +234,6 @@ def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "input") -
 
         ds = validate_posteriors(ds, what=f"{role} file {str(path)!r}")
     return ds
-
-
-def _finished_store(path: Path) -> Path:
-    """The netCDF result of a ``compare --out X.zarr`` tile store, else ``path``."""
-    if path.suffix.lower() != ".zarr" or not path.is_dir():
-        return path
-    try:
-        import zarr
-
-        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-    except Exception:  # not a Zarr group we know: let open_dataset say what it is
-        return path
-    if "ensemblex_pairwise_store" not in attrs:
-        return path
-    finished = path.with_suffix(".nc")
-    if not finished.exists():
-        raise UserError(
-            f"{str(path)!r} is the tile store of an unfinished 'ensemblex compare' run; "
-            "rerun the same compare command to finish it"
-        )
-    _log(f"reading {finished}, the finished result of the store {path}")
-    return finished
 
 
 @contextlib.contextmanager
@@ -447,12 +431,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 sample_chunk=args.sample_chunk,
                 store=out,
             )
-            pw = pw.load()
-            # the store holds the engine's tiles; the finished result is also written as
-            # a Pairwise netCDF file next to it, the input of `ensemblex cluster`
-            finished = out.with_suffix(".nc")
-            _save(pw, finished, True)
-            _log(f"wrote {finished} (the finished result of the store {out})")
+            # the finished store is the Pairwise dataset (the input of `ensemblex cluster`)
         else:
             pw = pairwise(
                 fp,
@@ -735,7 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
         "all-pairs NMI and VI between channels",
         "Compute NMI, VI and joint information between all channels (tiled Dask engine).\n"
         "With --out X.zarr tiles are written as they finish and rerunning the same command "
-        "after an interruption resumes where it stopped.",
+        "after an interruption resumes where it stopped; the finished store is the Pairwise "
+        "dataset (the input of 'ensemblex cluster').",
         _cmd_compare,
     )
     p.add_argument(

@@ -13,7 +13,9 @@ attrs) and the ``ensemblex_kind``/``ensemblex_version`` attrs.
   so for large ensembles save the Posteriors and rebuild the fingerprints
   (cheap and lazy) rather than saving the Fingerprints.
 - :func:`open_dataset` checks that the file exists, is readable, and holds an
-  ensemblex dataset of a known kind with the variables that kind needs.
+  ensemblex dataset of a known kind with the variables that kind needs. It also
+  opens the Zarr store of ``pairwise(store=...)`` (``ensemblex compare --out
+  X.zarr``) once the run has finished, without the store's bookkeeping variables.
 """
 
 from __future__ import annotations
@@ -243,13 +245,47 @@ def _open(path: Path, fmt: str, chunks: Any) -> xr.Dataset:
     return xr.open_dataset(path, engine="netcdf4", **kwargs)
 
 
+def _refuse_unfinished_store(path: Path) -> None:
+    """A ``pairwise(store=...)`` store is a dataset only once every tile is written."""
+    if not path.is_dir():
+        return
+    try:
+        import zarr
+
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception:  # not a Zarr group zarr reads: xarray's error below says it best
+        return
+    from .pairwise import STORE_KEY
+
+    # the stamp (ensemblex_kind) is written last, when every tile is done
+    if STORE_KEY in attrs and attrs.get("ensemblex_kind") != "pairwise":
+        raise ValueError(
+            f"{str(path)!r} is the Zarr store of a pairwise run that is not finished "
+            "(some tiles are missing), so it is not a Pairwise dataset yet; the run is "
+            "unfinished: rerun pairwise/compare with the same store to resume."
+        )
+
+
+def _drop_store_bookkeeping(ds: xr.Dataset) -> xr.Dataset:
+    """A finished pairwise store without its bookkeeping (done markers, sums, identity)."""
+    from .pairwise import STORE_KEY, STORE_VARIABLES
+
+    if STORE_KEY not in ds.attrs:
+        return ds
+    ds = ds.drop_vars([name for name in STORE_VARIABLES if name in ds.variables])
+    ds.attrs = {key: value for key, value in ds.attrs.items() if key != STORE_KEY}
+    return ds
+
+
 def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Dataset:
     """Open an ensemblex dataset written by :func:`save` (or by plain xarray).
 
     Parameters
     ----------
     path
-        A ``.nc`` netCDF4 file or a ``.zarr`` store.
+        A ``.nc`` netCDF4 file or a ``.zarr`` store, including the finished store of
+        ``ensemblex.pairwise(..., store=path)`` (its bookkeeping variables are
+        dropped).
     chunks
         ``None`` (default): data are read lazily on access, without Dask; else
         Dask chunks as in :func:`xarray.open_dataset` (e.g. ``{}`` or
@@ -268,7 +304,8 @@ def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Data
         No such file.
     ValueError
         The file is not netCDF4/Zarr, is truncated or corrupt, or does not hold
-        an ensemblex dataset.
+        an ensemblex dataset; or it is the store of a pairwise run that is not
+        finished (rerun it with the same store to resume).
 
     Examples
     --------
@@ -283,6 +320,8 @@ def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Data
         raise FileNotFoundError(f"no ensemblex dataset at {str(path)!r}: the path does not exist.")
     fmt = "zarr" if path.is_dir() or path.suffix.lower() == ".zarr" else "netcdf"
     name = "Zarr store" if fmt == "zarr" else "netCDF4 file"
+    if fmt == "zarr":
+        _refuse_unfinished_store(path)
     try:
         probe = _open(path, fmt, None)
         # read the last element of every variable: a truncated file fails here, not later
@@ -297,6 +336,8 @@ def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Data
             f"{str(path)!r} could not be read as a {name}: it may be truncated, corrupt, or not "
             f"a {name} at all ({type(err).__name__}: {err})."
         ) from err
+    if fmt == "zarr":
+        ds = _drop_store_bookkeeping(ds)
     ds.attrs = _decode_attrs(ds.attrs)
     for var in ds.variables.values():
         var.attrs = _decode_attrs(var.attrs)

@@ -18,17 +18,19 @@ Comparing a dataset with itself (``other=None``) computes only the tiles with
 ``a <= b`` and mirrors the lower triangle lazily. Every block keeps the array
 type of its input (``meta``), so CuPy chunks stay on the GPU. With
 ``store="path.zarr"`` tiles are written as they finish and a rerun computes only
-the missing ones.
+the missing ones; a finished store is a Pairwise dataset on disk
+(``xr.open_zarr(path)``, :func:`ensemblex.io.open_dataset`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import warnings
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ from .estimators import MIN_INFO
 from .estimators import nmi as nmi_fn
 from .estimators import vi as vi_fn
 
-__all__ = ["DEFAULT_CHANNEL_CHUNK", "pairwise"]
+__all__ = ["DEFAULT_CHANNEL_CHUNK", "STORE_KEY", "STORE_VARIABLES", "pairwise"]
 
 #: channels per tile side by default. A task generates ``(Ca + Cb) N`` coefficients per
 #: row and multiplies ``Ca Cb N``: at 2048 generation is under a tenth of the GEMM
@@ -57,7 +59,13 @@ DEFAULT_CHANNEL_CHUNK = 2048
 #: sample rows are then split into this many blocks per tile (at least)
 _MIN_TASKS = 4
 
-_STORE_KEY = "ensemblex_pairwise_store"
+#: group attribute of a pairwise Zarr store: what it computes (its identity)
+STORE_KEY = "ensemblex_pairwise_store"
+#: the store's bookkeeping variables (not part of the Pairwise dataset)
+STORE_VARIABLES = ("sums_a", "sums_b", "done_channels_a", "done_channels_b", "done_tiles")
+#: the on-disk layout of the store; part of its identity, so a store of another
+#: layout is refused (layout 1 held only the upper tiles and no coordinates)
+_STORE_LAYOUT = 2
 _PARAMS = ("channel_mean", "channel_logvar")
 
 
@@ -485,9 +493,15 @@ def pairwise(
         Sample rows per task, reduced over with a tree. Default: all rows, or fewer
         when there are too few tiles to keep the workers busy.
     store
-        Path of a Zarr store. Tiles are computed now and written as they finish;
-        a rerun after an interruption computes only the missing tiles. A store
-        that holds a different computation is an error, never overwritten.
+        Path of a Zarr (v3) store. Tiles are computed now and written as they
+        finish (in the symmetric case each tile also at its mirrored place, so the
+        whole matrix is on disk); a rerun after an interruption computes only the
+        missing tiles. A store that holds a different computation is an error,
+        never overwritten. Once every tile is done the store is the Pairwise
+        dataset: :func:`ensemblex.io.open_dataset` opens it (and refuses an
+        unfinished one), ``xr.open_zarr(path)`` too, with the bookkeeping
+        variables :data:`STORE_VARIABLES` (done markers, per-channel sums) and the
+        attribute :data:`STORE_KEY` besides.
 
     Returns
     -------
@@ -565,14 +579,15 @@ _ATTRS = {
 }
 
 
-def _dataset(plan: _Plan, variables: dict[str, Any]) -> xr.Dataset:
-    dims = {"joint_info": ("channel_a", "channel_b"), "nmi": ("channel_a", "channel_b")}
-    dims["vi"] = ("channel_a", "channel_b")
-    data_vars: dict[Hashable, Any] = {}
-    for name, data in variables.items():
-        dim = dims.get(name, ("channel_a",) if name.endswith("_a") else ("channel_b",))
-        long_name, units = _ATTRS[name]
-        data_vars[name] = xr.Variable(dim, data, {"long_name": long_name, "units": units})
+def _dims(name: str) -> tuple[str, ...]:
+    """The dims of a result variable."""
+    if name in ("joint_info", "nmi", "vi"):
+        return ("channel_a", "channel_b")
+    return ("channel_a",) if name.endswith("_a") else ("channel_b",)
+
+
+def _coords(plan: _Plan) -> dict[Hashable, Any]:
+    """The coordinates of the result: channel ids and every channel coordinate, suffixed."""
     coords: dict[Hashable, Any] = {
         "channel_a": plan.a.channel_ids,
         "channel_b": plan.b.channel_ids,
@@ -580,16 +595,46 @@ def _dataset(plan: _Plan, variables: dict[str, Any]) -> xr.Dataset:
     for suffix, side in (("a", plan.a), ("b", plan.b)):
         for coord, var in side.coords.items():
             coords[f"{coord}_{suffix}"] = (f"channel_{suffix}", var.data, var.attrs)
-    ds = xr.Dataset(data_vars, coords=coords)
+    return coords
+
+
+def _stamp_attrs(plan: _Plan) -> dict[str, Any]:
+    """The attrs of a Pairwise dataset (the stamp of :func:`ensemblex._kinds.stamp`)."""
+    return dict(stamp(xr.Dataset(), "pairwise", min_info=plan.min_info).attrs)
+
+
+def _dataset(plan: _Plan, variables: dict[str, Any]) -> xr.Dataset:
+    data_vars: dict[Hashable, Any] = {}
+    for name, data in variables.items():
+        long_name, units = _ATTRS[name]
+        data_vars[name] = xr.Variable(_dims(name), data, {"long_name": long_name, "units": units})
+    ds = xr.Dataset(data_vars, coords=_coords(plan))
     return stamp(ds, "pairwise", min_info=plan.min_info)
 
 
 # -- Zarr store: tile by tile, resumable -------------------------------------------------
+#
+# Layout (Zarr v3, every array with ``dimension_names``), so that a finished store is
+# a Pairwise dataset for ``xr.open_zarr`` and :func:`ensemblex.io.open_dataset`:
+#
+# - ``channel_a``, ``channel_b`` and the suffixed channel coordinates, written by
+#   xarray itself when the store is created (strings as xarray writes them to v3);
+# - ``joint_info``, ``nmi``, ``vi`` ``(channel_a, channel_b)`` float32, NaN until
+#   written, one Zarr chunk per tile. In the symmetric case each upper tile is
+#   written twice, as itself and transposed, so the whole matrix is on disk;
+# - ``info_a``, ``repeat_info_a``, ``info_b``, ``repeat_info_b``: written when every
+#   tile is done, then the stamp attrs (``ensemblex_kind`` last: the finished mark),
+#   then the consolidated metadata that ``xr.open_zarr`` reads;
+# - bookkeeping (``STORE_VARIABLES``): ``sums_a``/``sums_b`` ``(sum_term, channel_*)``
+#   float64 per-channel log sums, ``done_channels_a``/``_b`` ``(tile_a,)``/``(tile_b,)``
+#   and ``done_tiles`` ``(tile_a, tile_b)`` done markers; the identity of the
+#   computation in the group attribute ``STORE_KEY``.
 
 
 def _identity(plan: _Plan) -> dict[str, Any]:
     """What the store computes: enough to refuse a store of another computation."""
     return {
+        "layout": _STORE_LAYOUT,
         "symmetric": plan.symmetric,
         "n_samples": plan.n,
         "channel_chunk": [plan.cc_a, plan.cc_b],
@@ -626,6 +671,25 @@ def _input_hash(plan: _Plan) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def _quiet_zarr() -> Iterator[None]:
+    """Silence zarr's notices about the formats xarray also writes to Zarr v3.
+
+    Zarr-python warns that consolidated metadata and the fixed-length UTF-32 string
+    type (what xarray writes for NumPy ``<U`` coordinates) are not yet in the v3
+    specification; both read back with zarr-python and xarray.
+    """
+    with warnings.catch_warnings():
+        try:
+            from zarr.errors import UnstableSpecificationWarning, ZarrUserWarning
+        except ImportError:  # zarr releases without these classes warn about neither
+            pass
+        else:
+            warnings.simplefilter("ignore", UnstableSpecificationWarning)
+            warnings.filterwarnings("ignore", "Consolidated metadata", ZarrUserWarning)
+        yield
+
+
 def _open_store(path: Path, identity: dict[str, Any], plan: _Plan) -> Any:
     """Open the store of this computation, creating it if ``path`` does not exist."""
     import zarr
@@ -638,7 +702,7 @@ def _open_store(path: Path, identity: dict[str, Any], plan: _Plan) -> Any:
                 f"store {str(path)!r} exists and is not a Zarr store written by "
                 "ensemblex.pairwise; choose another path (nothing was written)."
             ) from err
-        held = group.attrs.get(_STORE_KEY)
+        held = group.attrs.get(STORE_KEY)
         if not isinstance(held, dict):
             raise ValueError(
                 f"store {str(path)!r} exists and was not written by ensemblex.pairwise; "
@@ -654,26 +718,58 @@ def _open_store(path: Path, identity: dict[str, Any], plan: _Plan) -> Any:
                 "the store yourself to start over."
             )
         return group
-    group = zarr.open_group(str(path), mode="w-")
     n_a, n_b = plan.a.n_channels, plan.b.n_channels
     nb_a, nb_b = plan.n_blocks
-    for name in ("joint_info", "nmi", "vi"):
+    with _quiet_zarr():
+        # the coordinates, written by xarray (its encoding of strings, ints, floats in
+        # Zarr v3); mode "w-" refuses a path that appeared in the meantime
+        xr.Dataset(coords=_coords(plan)).to_zarr(
+            str(path), mode="w-", zarr_format=3, consolidated=False
+        )
+    group = zarr.open_group(str(path), mode="r+")
+    for name in ("joint_info", "nmi", "vi", "info_a", "repeat_info_a", "info_b", "repeat_info_b"):
+        dims = _dims(name)
+        long_name, units = _ATTRS[name]
         group.create_array(
-            name, shape=(n_a, n_b), chunks=(plan.cc_a, plan.cc_b), dtype="f4", fill_value=np.nan
+            name,
+            shape=tuple(n_a if d == "channel_a" else n_b for d in dims),
+            chunks=tuple(plan.cc_a if d == "channel_a" else plan.cc_b for d in dims),
+            dtype="f4",
+            fill_value=np.nan,
+            dimension_names=dims,
+            attributes={"long_name": long_name, "units": units},
         )
     for side, n, cc in (("a", n_a, plan.cc_a), ("b", n_b, plan.cc_b)):
-        group.create_array(f"sums_{side}", shape=(2, n), chunks=(2, cc), dtype="f8", fill_value=0)
+        group.create_array(
+            f"sums_{side}",
+            shape=(2, n),
+            chunks=(2, cc),
+            dtype="f8",
+            fill_value=0,
+            dimension_names=("sum_term", f"channel_{side}"),
+            attributes={"long_name": "per-channel sums of log2 row sums: info, repeat"},
+        )
         group.create_array(
             f"done_channels_{side}",
             shape=(nb_a if side == "a" else nb_b,),
             chunks=(1,),
             dtype="u1",
             fill_value=0,
+            dimension_names=(f"tile_{side}",),
+            attributes={"long_name": f"1 where the sums of channel block {side} are written"},
         )
-    group.create_array("done_tiles", shape=(nb_a, nb_b), chunks=(1, 1), dtype="u1", fill_value=0)
+    group.create_array(
+        "done_tiles",
+        shape=(nb_a, nb_b),
+        chunks=(1, 1),
+        dtype="u1",
+        fill_value=0,
+        dimension_names=("tile_a", "tile_b"),
+        attributes={"long_name": "1 where the tile (and its mirror) is written"},
+    )
     group.attrs["ensemblex_version"] = __version__
     # the identity goes last: a store without it is not a (complete) store of ours
-    group.attrs[_STORE_KEY] = identity
+    group.attrs[STORE_KEY] = identity
     return group
 
 
@@ -730,8 +826,10 @@ def _write_tile(
     n_samples: int,
     min_info: float,
     augmented: bool = False,
+    mirror: bool = False,
 ) -> tuple[int, int]:
-    """Write one finished tile's joint_info, nmi, vi, then its done marker."""
+    """Write one finished tile's joint_info, nmi, vi (and, with ``mirror``, their
+    transposes at the mirrored place), then its done marker."""
     import zarr
 
     if augmented:
@@ -744,10 +842,34 @@ def _write_tile(
     group = zarr.open_group(path, mode="r+")
     (ra, rb), (sa, sb) = out.shape[1:], origin
     for k, name in enumerate(("joint_info", "nmi", "vi")):
-        _zarr_array(group, name)[sa : sa + ra, sb : sb + rb] = out[k]
+        array = _zarr_array(group, name)
+        array[sa : sa + ra, sb : sb + rb] = out[k]
+        if mirror and block[0] != block[1]:
+            # the lower triangle, on disk too: the store holds the whole matrix
+            array[sb : sb + rb, sa : sa + ra] = out[k].T
     # the marker goes last: an interrupted write leaves the tile marked missing
     _zarr_array(group, "done_tiles")[block] = 1
     return block
+
+
+def _finish_store(path: str, plan: _Plan, info: dict[str, np.ndarray]) -> None:
+    """Every tile is done: write the per-side information, the stamp, the metadata.
+
+    ``ensemblex_kind`` (in the stamp) marks the store finished; it is written after
+    the values, in one update of the group's attrs. A store that is already finished
+    is left untouched.
+    """
+    import zarr
+
+    group = zarr.open_group(path, mode="r+")
+    if group.attrs.get("ensemblex_kind") == "pairwise":
+        return
+    for name, values in info.items():
+        _zarr_array(group, name)[:] = values
+    group.attrs.update(_stamp_attrs(plan))
+    with _quiet_zarr():
+        # one metadata document for readers (xr.open_zarr looks for it first)
+        zarr.consolidate_metadata(path)
 
 
 def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
@@ -816,7 +938,7 @@ def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
     for a, b in zip(*np.nonzero(done == 0), strict=True):
         a, b = int(a), int(b)
         if symmetric and a >= b:
-            continue  # diagonal tiles written above; the lower triangle is mirrored
+            continue  # diagonal tiles written above; the lower ones with their mirror
         sl_a = slice(int(starts_a[a]), int(starts_a[a + 1]))
         sl_b = slice(int(starts_b[b]), int(starts_b[b + 1]))
         tasks.append(
@@ -832,23 +954,26 @@ def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
                 plan.n,
                 plan.min_info,
                 symmetric,
+                symmetric,
                 dask_key_name=f"pairwise-write-{a}-{b}-{tag}",
             )
         )
     if tasks:
         dask.compute(*tasks)
-    # 3. the result reads the store lazily
-    variables: dict[str, Any] = {}
-    for name in ("joint_info", "nmi", "vi"):
-        x = da.from_zarr(spath, component=name)
-        variables[name] = _mirror(x) if symmetric else x
+    # 3. the finished store: per-side information, the stamp, consolidated metadata
     f32 = np.float32
-    variables.update(
-        info_a=info_a.astype(f32),
-        repeat_info_a=rep_a.astype(f32),
-        info_b=info_b.astype(f32),
-        repeat_info_b=rep_b.astype(f32),
-    )
+    info = {
+        "info_a": info_a.astype(f32),
+        "repeat_info_a": rep_a.astype(f32),
+        "info_b": info_b.astype(f32),
+        "repeat_info_b": rep_b.astype(f32),
+    }
+    _finish_store(spath, plan, info)
+    # 4. the result reads the store lazily (the whole matrix is on disk)
+    variables: dict[str, Any] = {
+        name: da.from_zarr(spath, component=name) for name in ("joint_info", "nmi", "vi")
+    }
+    variables.update(info)
     ds = _dataset(plan, variables)
     ds.attrs["store"] = spath
     return ds

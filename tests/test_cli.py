@@ -262,20 +262,52 @@ def test_compare_zarr_store_resumes_to_the_same_result(
     argv = ["compare", files / "post.nc", "--out", store, "--channel-chunk", "8", "--no-progress"]
     code, _, err = run(capsys, *argv)
     assert code == 0, err
-    finished = store.with_suffix(".nc")  # the finished result, next to the tile store
-    first = ex.open_dataset(finished).load()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairwise.zarr"]  # just the store
+    first = ex.open_dataset(store).load()  # the finished store is the Pairwise dataset
     # a rerun finds every tile done and leaves the same result
     code, _, err = run(capsys, *argv)
     assert code == 0, err
     assert "resuming" in err
-    again = ex.open_dataset(finished).load()
-    # the store itself is a valid input of cluster (it reads the finished result)
+    again = ex.open_dataset(store).load()
+    # the store is the input of cluster
     code, _, err = run(capsys, "cluster", store, "--out", tmp_path / "cl.nc", "--no-progress")
     assert code == 0, err
+    assert ex.open_dataset(tmp_path / "cl.nc").attrs["ensemblex_kind"] == "clusters"
     expected = ex.open_dataset(pairwise_file)
+    xr.testing.assert_identical(first.coords.to_dataset(), expected.coords.to_dataset())
     for name in ("nmi", "vi", "joint_info"):
         np.testing.assert_array_equal(first[name].values, again[name].values)
         np.testing.assert_allclose(first[name].values, expected[name].values, atol=1e-5)
+
+
+def test_cluster_refuses_an_unfinished_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: Path
+) -> None:
+    """A store whose compare run was stopped: one line saying to rerun compare."""
+    pytest.importorskip("zarr")
+    import dask
+    from dask.callbacks import Callback
+
+    import ensemblex as ex
+    from ensemblex.pairwise import pairwise
+
+    class Stopped(Exception):
+        pass
+
+    class Stop(Callback):
+        def _posttask(self, key, result, dsk, state, id) -> None:
+            name = key[0] if isinstance(key, tuple) else key
+            if str(name).startswith("pairwise-write"):
+                raise Stopped  # the run stops after its first tile
+
+    store = tmp_path / "pairwise.zarr"
+    fp = ex.fingerprint(ex.open_dataset(files / "post.nc"))
+    with Stop(), dask.config.set(scheduler="sync"), pytest.raises(Stopped):
+        pairwise(fp, channel_chunk=8, store=store)
+    code, _, err = run(capsys, "cluster", store, "--out", tmp_path / "cl.nc", "--no-progress")
+    assert code != 0
+    assert_one_line_error(err, "unfinished: rerun pairwise/compare with the same store")
+    assert not (tmp_path / "cl.nc").exists()
 
 
 def test_compare_on_a_distributed_cluster_matches_the_default_scheduler(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import warnings
 from typing import Any
 
 import dask
@@ -15,7 +16,8 @@ import xarray as xr
 from ensemblex import estimators as est
 from ensemblex._kernels import GaussianRows, StoredRows, channel_logsums, tile_logsum
 from ensemblex._kinds import stamp
-from ensemblex.pairwise import pairwise
+from ensemblex.io import open_dataset
+from ensemblex.pairwise import STORE_KEY, STORE_VARIABLES, pairwise
 
 MEASURES = ("nmi", "vi", "joint_info", "info_a", "repeat_info_a", "info_b", "repeat_info_b")
 
@@ -361,13 +363,18 @@ def test_store_resumes_after_interruption(tmp_path: Any, data: dict[str, Any]) -
 
     done = zarr.open_group(str(path), mode="r")["done_tiles"][:]
     n_done = int(done.sum())
-    assert n_done == 6  # of the 10 tiles a <= b of 4 x 4
+    # of the 10 tiles a <= b of 4 x 4 (a tile and its mirror share one marker)
+    assert n_done == 6
+    # not a Pairwise dataset yet: open_dataset says so and what to do
+    with pytest.raises(ValueError, match="unfinished: rerun pairwise/compare with the same"):
+        open_dataset(path)
     written.clear()
     with Writes():
         resumed = pairwise(fp, channel_chunk=3, sample_chunk=24, store=path)
     assert len(written) == 10 - n_done  # only the missing tiles are computed
     for name in MEASURES:
         np.testing.assert_array_equal(resumed[name].values, ref[name].values, err_msg=name)
+    xr.testing.assert_identical(open_dataset(path).compute(), ref)  # finished now
     # a third run computes nothing and gives the same result
     written.clear()
     with Writes():
@@ -380,7 +387,8 @@ _KILLED_CHILD = """
 import os, sys
 import dask, numpy as np, xarray as xr
 from dask.callbacks import Callback
-from ensemblex.pairwise import pairwise
+from ensemblex.io import open_dataset
+from ensemblex.pairwise import STORE_KEY, STORE_VARIABLES, pairwise
 
 fp = xr.open_dataset(sys.argv[1]).load()
 count = 0
@@ -419,10 +427,57 @@ def test_store_resumes_after_the_process_is_killed(tmp_path: Any, data: dict[str
     import zarr
 
     assert int(zarr.open_group(str(path), mode="r")["done_tiles"][:].sum()) == 5
+    with pytest.raises(ValueError, match="unfinished"):
+        open_dataset(path)
     resumed = pairwise(fp, channel_chunk=3, sample_chunk=24, store=path)
     ref = pairwise(fp, channel_chunk=3, sample_chunk=24).compute()
     for name in MEASURES:
         np.testing.assert_array_equal(resumed[name].values, ref[name].values, err_msg=name)
+
+
+def _without_bookkeeping(ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.drop_vars(STORE_VARIABLES)
+    ds.attrs.pop(STORE_KEY)
+    return ds
+
+
+@pytest.mark.parametrize("against", [None, "labels"], ids=["symmetric", "other"])
+def test_finished_store_is_the_pairwise_dataset(
+    tmp_path: Any, data: dict[str, Any], against: str | None
+) -> None:
+    """xr.open_zarr and ensemblex.open_dataset read the store as the in-memory result."""
+    pytest.importorskip("zarr")
+    import zarr
+
+    import ensemblex as ex
+
+    fp, other = data["mixed"], (None if against is None else data["labels"])
+    ref = pairwise(fp, other, channel_chunk=5, sample_chunk=24).compute()
+    path = tmp_path / "pw.zarr"
+    pairwise(fp, other, channel_chunk=5, sample_chunk=24, store=path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # consolidated metadata: no warning on opening
+        raw = xr.open_zarr(path)
+    assert set(STORE_VARIABLES) <= set(raw.data_vars)
+    for disk in (_without_bookkeeping(raw), ex.open_dataset(path)):
+        assert disk.attrs == ref.attrs  # the stamp: kind, version, title, min_info
+        assert dict(disk.sizes) == dict(ref.sizes)
+        assert set(disk.data_vars) == set(ref.data_vars)
+        for name in disk.variables:  # every variable and coordinate: dims and dtype
+            assert disk[name].dims == ref[name].dims, name
+            assert disk[name].dtype == ref[name].dtype, name
+            assert disk[name].attrs == ref[name].attrs, name
+        xr.testing.assert_identical(disk.coords.to_dataset(), ref.coords.to_dataset())
+        xr.testing.assert_allclose(disk.compute(), ref, rtol=0, atol=1e-6)
+    # the whole matrix is on disk (the lower tiles too), with dimension names
+    nmi = zarr.open_array(str(path / "nmi"), mode="r")
+    assert tuple(nmi.metadata.dimension_names) == ("channel_a", "channel_b")
+    np.testing.assert_array_equal(nmi[:], ref["nmi"].values)
+    done = zarr.open_array(str(path / "done_tiles"), mode="r")
+    assert tuple(done.metadata.dimension_names) == ("tile_a", "tile_b")
+    # the finished store goes on: ensemblex.save writes it as netCDF4 unchanged
+    ex.save(ex.open_dataset(path), tmp_path / "pw.nc")
+    xr.testing.assert_identical(ex.open_dataset(tmp_path / "pw.nc").compute(), ref)
 
 
 def test_store_on_distributed(tmp_path: Any, data: dict[str, Any], dask_client: Any) -> None:
@@ -449,6 +504,15 @@ def test_store_refuses_a_different_computation(tmp_path: Any, data: dict[str, An
         pairwise(changed, data["labels"], store=path)
     after = sorted((p.relative_to(path), p.stat().st_mtime_ns) for p in path.rglob("*"))
     assert before == after  # nothing was overwritten
+    import zarr
+
+    # a store of the earlier layout (upper tiles only, no layout in its identity)
+    old = tmp_path / "old.zarr"
+    pairwise(data["fp"], data["labels"], store=old)
+    group = zarr.open_group(str(old), mode="r+", use_consolidated=False)
+    group.attrs[STORE_KEY] = {k: v for k, v in group.attrs[STORE_KEY].items() if k != "layout"}
+    with pytest.raises(ValueError, match="differs in layout"):
+        pairwise(data["fp"], data["labels"], store=old)
     np.testing.assert_array_equal(
         pairwise(data["fp"], data["labels"], store=path)["nmi"].values, first["nmi"].values
     )
