@@ -264,8 +264,15 @@ def _channel_block(rows: Any, *blocks: Any, kind: str) -> Any:
 
 
 def _to_bits(logsum: Any, n_samples: int) -> Any:
-    """``sum_i log2(rowsum_i)`` -> information in bits: ``log2 N - sum / N``."""
-    return math.log2(n_samples) - logsum / n_samples
+    """``sum_i log2(rowsum_i)`` -> information in bits: ``log2 N - sum / N``.
+
+    Every row sum lies in ``[1, N]``, so the bits lie in ``[0, log2 N]``; rounding
+    can leave a channel without information a hair below 0 (``-1e-7``), which is
+    clamped: ``max(v, 0) = (v + |v|) / 2``, exact for ``v >= 0``, on any array type
+    (NumPy, CuPy, Dask, strict array API).
+    """
+    bits = math.log2(n_samples) - logsum / n_samples
+    return (bits + abs(bits)) / 2
 
 
 def _measures_block(

@@ -597,3 +597,20 @@ def test_whole_path_on_cupy(data: dict[str, Any], tmp_path: Any) -> None:
         )
     stored = pairwise(fp, channel_chunk=5, store=tmp_path / "gpu.zarr")
     np.testing.assert_allclose(stored["nmi"].values, ref["nmi"], atol=1e-4, equal_nan=True)
+
+
+def test_information_stays_within_its_range_for_collapsed_channels(rng):
+    # collapsed channels (posterior = prior for every point) carry exactly 0 bits;
+    # float32 rounding must not push them below 0, nor anything above log2 N
+    n = 64
+    mean = rng.normal(size=(3, 2, n))
+    logvar = rng.uniform(-4, 0, size=(3, 2, n))
+    mean[:, 1], logvar[:, 1] = 0.0, 0.0
+    from ensemblex.posteriors import posteriors
+
+    pw = posteriors(mean, logvar).repinfo.fingerprint().repinfo.pairwise().compute()
+    for name in ("info_a", "repeat_info_a", "info_b", "repeat_info_b"):
+        values = pw[name].values
+        assert (values >= 0).all() and (values <= np.log2(n)).all(), name
+    np.testing.assert_array_equal(pw["info_a"].values[1::2], 0.0)
+    assert np.isnan(pw["nmi"].values[1::2]).all()
