@@ -140,6 +140,9 @@ def plot_structure(
     fig = _figure((8.0, 7.5))
     n_factor = clusters.sizes.get("factor", 0) if has_labels else 0
     left = max(0.6, 0.25 * n_factor) if has_labels else 0.01
+    # room under the panels for the factor names, written vertically
+    longest = max((len(str(f)) for f in clusters["factor"].values), default=0) if has_labels else 0
+    bottom = min(0.2, 0.08 + 0.009 * max(0, longest - 5))
     grid = fig.add_gridspec(
         2,
         3,
@@ -147,7 +150,7 @@ def plot_structure(
         height_ratios=[1.3, 5.0],
         left=0.08,
         right=0.92,
-        bottom=0.08,
+        bottom=bottom,
         top=0.95,
         wspace=0.04,
         hspace=0.04,
