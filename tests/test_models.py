@@ -403,3 +403,27 @@ def test_ensemble_repr_and_decode_checks(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Ensemble(ens.config, ens.weights).decode(np.zeros((1, 2))).shape == (2, 1, 8, 8)
+
+
+def test_information_benchmark_on_trained_ring_channels(tmp_path):
+    """benchmarks/information.py --source trained: real beta-VAE channels vs Monte Carlo."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "information.py"
+    spec = importlib.util.spec_from_file_location("_bench_information_trained", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = ["--quick", "--source", "trained", "--channels", "3", "--n-ref", "200"]
+    args += ["--sizes", "100", "--train-steps", "30", "--out", str(tmp_path)]
+    assert module.main(args) == 0
+    result = json.loads((tmp_path / "information_trained.json").read_text())
+    assert result["config"]["source"] == "trained"
+    assert len(result["channels"]) == 3
+    for row in result["channels"]:
+        assert row["dims"] == 1 and row["label"].startswith("ring beta-VAE")
+        assert row["poole_lower"] <= row["poole_upper"] + 1e-9
+        # the fingerprint estimate is a lower bound (within the Monte Carlo noise)
+        assert row["estimates"]["100"]["bc"] <= row["poole_upper"] + 0.05
+    assert (tmp_path / "information_trained.png").stat().st_size > 0
