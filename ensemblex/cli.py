@@ -577,6 +577,15 @@ def _add_common(p: argparse.ArgumentParser, *, overwrite: bool = True) -> None:
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
 
 
+def _add_channels(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--channels",
+        default="latent",
+        choices=["latent", "model"],
+        help="latent: one channel per (model, latent); model: one per whole latent space",
+    )
+
+
 def _add_chunks(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--channel-chunk",
@@ -694,12 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("posteriors", metavar="POSTERIORS", help="posteriors file (.nc or .zarr)")
     p.add_argument("--out", required=True, help="fingerprints file to write (.nc or .zarr)")
-    p.add_argument(
-        "--channels",
-        default="latent",
-        choices=["latent", "model"],
-        help="latent: one channel per (model, latent); model: one per whole latent space",
-    )
+    _add_channels(p)
     p.add_argument(
         "--labels",
         action="store_true",
@@ -731,12 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare against the ground-truth factors ('labels') or another "
         "posteriors/fingerprints file over the same samples",
     )
-    p.add_argument(
-        "--channels",
-        default="latent",
-        choices=["latent", "model"],
-        help="latent: one channel per (model, latent); model: one per whole latent space",
-    )
+    _add_channels(p)
     p.add_argument(
         "--min-info",
         type=_nonneg_float,
