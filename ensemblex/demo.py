@@ -637,11 +637,12 @@ def run_demo(
     plot_information(pw, post, out / FILES["information_figure"])
     t = lap("compare", t)
 
-    n_informative = int(np.sum(np.asarray(pw["info_a"].values) >= 0.01))
+    min_info = float(pw.attrs["min_info"])  # the threshold the comparison used
+    n_informative = int(np.sum(np.asarray(pw["info_a"].values) >= min_info))
     if n_informative < 2:
         # degenerate case: nothing recurs when (almost) every latent collapsed
         raise ValueError(
-            f"the trained ensemble has {n_informative} channel(s) with >= 0.01 bits of "
+            f"the trained ensemble has {n_informative} channel(s) with >= {min_info:g} bits of "
             "information; there is nothing to cluster. Train longer or with a smaller beta."
         )
     min_samples = auto_min_samples(pw)
