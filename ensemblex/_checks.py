@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from .errors import InputError, InputTypeError
+
 __all__ = [
     "check_dims",
     "check_finite",
@@ -34,7 +36,7 @@ def check_option(name: str, value: T, allowed: Collection[Any]) -> T:
     >>> check_option("metric", "mi", ("nmi", "vi"))
     Traceback (most recent call last):
     ...
-    ValueError: metric must be one of 'nmi', 'vi'; got 'mi'.
+    ensemblex.errors.InputError: metric must be one of 'nmi', 'vi'; got 'mi'.
     """
     try:
         ok = value in allowed
@@ -42,7 +44,7 @@ def check_option(name: str, value: T, allowed: Collection[Any]) -> T:
         ok = False
     if not ok:
         shown = sorted(allowed, key=str) if isinstance(allowed, set | frozenset) else allowed
-        raise ValueError(f"{name} must be one of {_fmt(shown)}; got {value!r}.")
+        raise InputError(f"{name} must be one of {_fmt(shown)}; got {value!r}.")
     return value
 
 
@@ -56,13 +58,13 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     >>> check_positive_int("n_dims", 0)
     Traceback (most recent call last):
     ...
-    ValueError: n_dims must be an integer >= 1; got 0.
+    ensemblex.errors.InputError: n_dims must be an integer >= 1; got 0.
     """
     if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+        raise InputTypeError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     value = int(value)
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+        raise InputError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return value
 
 
@@ -75,9 +77,9 @@ def check_probability(name: str, value: Any, *, low: float = 0.0, high: float = 
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number in [{low}, {high}]; got {value!r}.") from None
+        raise InputTypeError(f"{name} must be a number in [{low}, {high}]; got {value!r}.") from None
     if not (low <= f <= high):
-        raise ValueError(f"{name} must be a number in [{low}, {high}]; got {value!r}.")
+        raise InputError(f"{name} must be a number in [{low}, {high}]; got {value!r}.")
     return f
 
 
@@ -99,7 +101,7 @@ def check_dims(
     >>> check_dims("variable 'mean'", ("model", "z"), ("model", "latent", "sample"))
     Traceback (most recent call last):
     ...
-    ValueError: variable 'mean' needs dims ('model', 'latent', 'sample'); got ('model', 'z'): missing 'latent', 'sample'.
+    ensemblex.errors.InputError: variable 'mean' needs dims ('model', 'latent', 'sample'); got ('model', 'z'): missing 'latent', 'sample'.
     """
     dims = tuple(dims)
     required = tuple(required)
@@ -114,7 +116,7 @@ def check_dims(
         msg = f"{what} needs dims {required}; got {dims}: {'; '.join(parts)}."
         if hint:
             msg += " " + hint
-        raise ValueError(msg)
+        raise InputError(msg)
 
 
 def check_finite(
@@ -138,7 +140,7 @@ def check_finite(
     >>> check_finite(xp, xp.asarray([[1.0, float("nan")]]), "mean")
     Traceback (most recent call last):
     ...
-    ValueError: mean has a non-finite value (nan) at index (0, 1); inputs must be finite.
+    ensemblex.errors.InputError: mean has a non-finite value (nan) at index (0, 1); inputs must be finite.
     """
     bad = ~xp.isfinite(x)
     if not bool(xp.any(bad)):
@@ -159,4 +161,4 @@ def check_finite(
         where = ", ".join(f"{axis_names.get(k, f'axis {k}')}={i}" for k, i in enumerate(index))
     else:
         where = f"index {index}"
-    raise ValueError(f"{name} has a non-finite value ({value}) at {where}; inputs must be finite.")
+    raise InputError(f"{name} has a non-finite value ({value}) at {where}; inputs must be finite.")

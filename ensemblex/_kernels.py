@@ -56,6 +56,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from ._namespace import get_namespace
+from .errors import InputError
 
 __all__ = [
     "GaussianRows",
@@ -107,7 +108,7 @@ class GaussianRows:
     def __init__(self, mean: Any, logvar: Any, label: Any = None) -> None:
         xp = get_namespace(mean, logvar, label)
         if mean.ndim != 3 or tuple(mean.shape) != tuple(logvar.shape):
-            raise ValueError(
+            raise InputError(
                 "mean and logvar must both have shape (channel, component, sample); got "
                 f"{tuple(mean.shape)} and {tuple(logvar.shape)}."
             )
@@ -134,7 +135,7 @@ class GaussianRows:
         self._label = None
         if label is not None:
             if tuple(label.shape) != (self.n_channels, self.n_samples):
-                raise ValueError(
+                raise InputError(
                     f"label must have shape (channel, sample) = "
                     f"{(self.n_channels, self.n_samples)}; got {tuple(label.shape)}."
                 )
@@ -187,7 +188,7 @@ class StoredRows:
     def __init__(self, bc: Any, offset: int = 0) -> None:
         xp = get_namespace(bc)
         if bc.ndim != 3:
-            raise ValueError(
+            raise InputError(
                 f"bc must have shape (channel, sample_i, sample_j); got {tuple(bc.shape)}."
             )
         self.xp, self.dtype = xp, bc.dtype
@@ -251,7 +252,7 @@ def tile_logsum(a: Rows, b: Rows | None, start: int, stop: int, *, augment: bool
     """
     xp = a.xp
     if b is not None and b.n_samples != a.n_samples:
-        raise ValueError(
+        raise InputError(
             f"channel blocks must share the samples; got N={a.n_samples} and N={b.n_samples}."
         )
     dtype = a.dtype if b is None else xp.result_type(a.dtype, b.dtype)

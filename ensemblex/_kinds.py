@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from ._version import __version__
+from .errors import InputTypeError
 
 __all__ = ["KINDS", "Kind", "dataset_kind", "require_kind", "stamp"]
 
@@ -72,12 +73,12 @@ def require_kind(ds: Any, allowed: tuple[Kind, ...], method: str) -> Kind:
     >>> require_kind(ds, ("fingerprints",), "repinfo.pairwise()")
     Traceback (most recent call last):
     ...
-    TypeError: repinfo.pairwise() needs a Fingerprints dataset; got a Posteriors dataset (variables: logvar, mean). Call .repinfo.fingerprint() first.
+    ensemblex.errors.InputTypeError: repinfo.pairwise() needs a Fingerprints dataset; got a Posteriors dataset (variables: logvar, mean). Call .repinfo.fingerprint() first.
     """
     import xarray as xr
 
     if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"{method} needs an xarray.Dataset; got {type(ds).__name__}.")
+        raise InputTypeError(f"{method} needs an xarray.Dataset; got {type(ds).__name__}.")
     kind = dataset_kind(ds)
     if kind in allowed:
         return kind  # type: ignore[return-value]
@@ -88,7 +89,7 @@ def require_kind(ds: Any, allowed: tuple[Kind, ...], method: str) -> Kind:
     hints = [_HOW[(kind, a)] for a in allowed if kind is not None and (kind, a) in _HOW]
     if hints:
         msg += " " + hints[0]
-    raise TypeError(msg)
+    raise InputTypeError(msg)
 
 
 def stamp(ds: Any, kind: Kind, **extra: Any) -> Any:

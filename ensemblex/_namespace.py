@@ -12,6 +12,8 @@ from typing import Any
 
 import array_api_compat
 
+from .errors import InputTypeError
+
 __all__ = ["get_namespace", "is_numpy_namespace", "to_numpy"]
 
 
@@ -37,7 +39,7 @@ def get_namespace(*arrays: Any) -> ModuleType:
         return array_api_compat.array_namespace(*arrays)
     except TypeError as err:
         kinds = sorted({type(a).__module__ + "." + type(a).__qualname__ for a in arrays})
-        raise TypeError(
+        raise InputTypeError(
             f"Arrays must all come from one array library (NumPy, CuPy or an array-API "
             f"namespace); got {', '.join(kinds)}. Convert them to one library first."
         ) from err

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from .errors import InputError
+
 if TYPE_CHECKING:
     from .datasets import DatasetName
     from .models.losses import LossKind, Method
@@ -199,7 +201,7 @@ def train_posteriors(
         data, sample = resize_images(data, image_size), resize_images(sample, image_size)
     betas = [float(b) for b in betas]
     if not betas:
-        raise ValueError("give at least one beta.")
+        raise InputError("give at least one beta.")
     # one vectorised graph for every (beta, member): beta is per member
     log(
         f"training {n_members * len(betas)} {method} members (beta "
@@ -252,7 +254,7 @@ def resize_images(ds: xr.Dataset, size: int) -> xr.Dataset:
     if (ny, nx) == (size, size):
         return ds
     if ny % size or nx % size:
-        raise ValueError(
+        raise InputError(
             f"image_size {size} must divide the image side ({ny} x {nx}); e.g. "
             f"{ny // 2} or {ny // 4}."
         )
@@ -348,12 +350,12 @@ def group_channels(cl: xr.Dataset, group: int | None = None) -> tuple[list[int],
     >>> group_channels(cl, 5)
     Traceback (most recent call last):
     ...
-    ValueError: group 5 is not in the clusters; its groups are 0, 1 (-1 is noise).
+    ensemblex.errors.InputError: group 5 is not in the clusters; its groups are 0, 1 (-1 is noise).
     """
     groups = np.asarray(cl["group"].values)
     found = sorted({int(g) for g in groups if g >= 0})
     if not found:
-        raise ValueError(
+        raise InputError(
             "the clusters have no groups (every channel is noise); lower min_samples, "
             "or choose reference channels explicitly."
         )
@@ -361,7 +363,7 @@ def group_channels(cl: xr.Dataset, group: int | None = None) -> tuple[list[int],
         sizes = {g: int(np.sum(groups == g)) for g in found}
         group = max(found, key=lambda g: (sizes[g], -g))
     elif group not in found:
-        raise ValueError(
+        raise InputError(
             f"group {group} is not in the clusters; its groups are "
             f"{', '.join(map(str, found))} (-1 is noise)."
         )
@@ -595,7 +597,7 @@ def run_demo(
     cfg = config or demo_config(quick, dataset)
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a folder for the demo's outputs.")
+        raise InputError(f"--out {str(out)!r} is a file; give a folder for the demo's outputs.")
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -641,7 +643,7 @@ def run_demo(
     n_informative = int(np.sum(np.asarray(pw["info_a"].values) >= min_info))
     if n_informative < 2:
         # degenerate case: nothing recurs when (almost) every latent collapsed
-        raise ValueError(
+        raise InputError(
             f"the trained ensemble has {n_informative} channel(s) with >= {min_info:g} bits of "
             "information; there is nothing to cluster. Train longer or with a smaller beta."
         )

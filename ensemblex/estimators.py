@@ -29,6 +29,7 @@ import numpy as np
 
 from ._checks import check_finite, check_positive_int, check_probability
 from ._namespace import get_namespace
+from .errors import InputError, InputTypeError
 
 __all__ = [
     "MIN_INFO",
@@ -68,18 +69,18 @@ def _gaussian_inputs(
     xp = get_namespace(mean, logvar)
     m_name, lv_name = f"mean{suffix}", f"logvar{suffix}"
     if mean.shape != logvar.shape:
-        raise ValueError(
+        raise InputError(
             f"{m_name} and {lv_name} must have the same shape; got {tuple(mean.shape)} and "
             f"{tuple(logvar.shape)}."
         )
     min_ndim = 2 if multivariate else 1
     if mean.ndim < min_ndim:
         layout = "(..., N, d)" if multivariate else "(..., N)"
-        raise ValueError(
+        raise InputError(
             f"{m_name} and {lv_name} must have shape {layout}; got {tuple(mean.shape)}."
         )
     if multivariate and mean.shape[-1] == 0:
-        raise ValueError(
+        raise InputError(
             f"{m_name} has d=0 components on its last axis; a channel needs at least one."
         )
     dtype = _float_dtype(xp, mean, logvar)
@@ -277,17 +278,17 @@ def label_coefficients(labels: Any, other: Any = None, *, dtype: Any = None) -> 
     other = labels if other is None else other
     for name, lab in (("labels", labels), ("other", other)):
         if not xp.isdtype(lab.dtype, "integral"):
-            raise TypeError(
+            raise InputTypeError(
                 f"{name} must be integers (one class index per point); got dtype "
                 f"{lab.dtype}. Map class names to integers first."
             )
         if lab.ndim < 1:
-            raise ValueError(f"{name} must have shape (..., N); got a scalar.")
+            raise InputError(f"{name} must have shape (..., N); got a scalar.")
         if not other_given:
             break
     dtype = xp.float64 if dtype is None else dtype
     if not xp.isdtype(dtype, "real floating"):
-        raise TypeError(f"dtype must be a real floating dtype; got {dtype}.")
+        raise InputTypeError(f"dtype must be a real floating dtype; got {dtype}.")
     same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(other, axis=-2)
     return xp.astype(same, dtype)
 
@@ -298,9 +299,9 @@ def label_coefficients(labels: Any, other: Any = None, *, dtype: Any = None) -> 
 def _check_coefficients(xp: ModuleType, coef: Any, name: str) -> Any:
     """Check a ``(..., N, N)`` coefficient array and return it as floating point."""
     if coef.ndim < 2 or coef.shape[-1] != coef.shape[-2]:
-        raise ValueError(f"{name} must have shape (..., N, N); got {tuple(coef.shape)}.")
+        raise InputError(f"{name} must have shape (..., N, N); got {tuple(coef.shape)}.")
     if coef.shape[-1] == 0:
-        raise ValueError(f"{name} has N=0 points; information needs at least one point.")
+        raise InputError(f"{name} has N=0 points; information needs at least one point.")
     coef = xp.astype(coef, _float_dtype(xp, coef), copy=False)
     check_finite(xp, coef, name)
     return coef
@@ -364,7 +365,7 @@ def joint_information(bc_u: Any, bc_v: Any) -> Any:
     bc_u = _check_coefficients(xp, bc_u, "bc_u")
     bc_v = _check_coefficients(xp, bc_v, "bc_v")
     if bc_u.shape[-1] != bc_v.shape[-1]:
-        raise ValueError(
+        raise InputError(
             "bc_u and bc_v must be fingerprints of the same N points; got "
             f"N={bc_u.shape[-1]} and N={bc_v.shape[-1]}."
         )
@@ -512,13 +513,13 @@ def monte_carlo_information(
     xp, mean, logvar = _gaussian_inputs(mean, logvar, multivariate)
     if mean.ndim != 2:
         got = tuple(mean.shape) if multivariate else tuple(mean.shape)[:-1]
-        raise ValueError(
+        raise InputError(
             "monte_carlo_information takes one channel: mean of shape (N,) or, with "
             f"multivariate=True, (N, d); got {got}."
         )
     n, d = int(mean.shape[0]), int(mean.shape[1])
     if n < 2:
-        raise ValueError(f"need at least 2 points (the leave-one-out bound); got N={n}.")
+        raise InputError(f"need at least 2 points (the leave-one-out bound); got N={n}.")
     # A validation reference: always evaluated in float64, whatever the input dtype.
     device = array_api_compat.device(mean)
     mean = xp.astype(mean, xp.float64)

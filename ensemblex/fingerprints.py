@@ -38,6 +38,7 @@ import xarray as xr
 from ._checks import check_dims, check_option, check_positive_int
 from ._kinds import stamp
 from ._namespace import get_namespace, to_numpy
+from .errors import InputError, InputTypeError
 from .estimators import bhattacharyya_between, label_coefficients
 from .posteriors import validate_posteriors
 
@@ -110,7 +111,7 @@ def _groups(channels: Any, n_latent: int) -> tuple[str, list[list[int]]]:
             return "latent", [[k] for k in range(n_latent)]
         return "model", [list(range(n_latent))]
     if not isinstance(channels, Sequence) or len(channels) == 0:
-        raise TypeError(
+        raise InputTypeError(
             "channels must be 'latent', 'model' or a non-empty list of latent-index groups "
             f"such as [[0, 1], [2]]; got {channels!r}."
         )
@@ -118,22 +119,22 @@ def _groups(channels: Any, n_latent: int) -> tuple[str, list[list[int]]]:
     for group in channels:
         members = [group] if hasattr(group, "__index__") else group
         if not isinstance(members, Sequence) or isinstance(members, str) or not members:
-            raise TypeError(
+            raise InputTypeError(
                 f"each channel group must be a non-empty list of latent indices; got {group!r}."
             )
         out = []
         for k in members:
             if isinstance(k, bool) or not hasattr(k, "__index__"):
-                raise TypeError(f"latent indices must be integers; got {k!r} in group {group!r}.")
+                raise InputTypeError(f"latent indices must be integers; got {k!r} in group {group!r}.")
             k = int(k)
             if not 0 <= k < n_latent:
-                raise ValueError(
+                raise InputError(
                     f"latent index {k} in group {group!r} is out of range: the posteriors have "
                     f"{n_latent} latents (indices 0..{n_latent - 1})."
                 )
             out.append(k)
         if len(set(out)) != len(out):
-            raise ValueError(f"channel group {group!r} repeats a latent.")
+            raise InputError(f"channel group {group!r} repeats a latent.")
         groups.append(out)
     return "groups", groups
 
@@ -396,7 +397,7 @@ def fingerprint(
     True
     """
     if not isinstance(post, xr.Dataset):
-        raise TypeError(
+        raise InputTypeError(
             f"fingerprint() needs a Posteriors xarray.Dataset; got {type(post).__name__}. "
             "Build one with ensemblex.posteriors(mean, logvar)."
         )
@@ -423,7 +424,7 @@ def fingerprint(
         if name == "model" or coord.dims != ("model",):
             continue
         if name in _RESERVED:
-            raise ValueError(
+            raise InputError(
                 f"the posteriors' per-model coordinate {name!r} clashes with a Fingerprints "
                 f"coordinate; rename it first (post.rename({{{name!r}: 'model_{name}'}}))."
             )
@@ -467,7 +468,7 @@ def _parse_labels(
     sample_ids = None
     if isinstance(labels, xr.Dataset):
         if "labels" not in labels.data_vars:
-            raise ValueError(
+            raise InputError(
                 "label_fingerprints() got a dataset without a 'labels' variable "
                 f"(variables: {', '.join(map(str, labels.data_vars)) or 'none'}); pass the "
                 "(factor, sample) labels themselves or posteriors built with labels=."
@@ -497,27 +498,27 @@ def _parse_labels(
     if labels.ndim == 1:
         labels = labels[None, :]
     if labels.ndim != 2:
-        raise ValueError(f"labels must have dims ('factor', 'sample'); got shape {labels.shape}.")
+        raise InputError(f"labels must have dims ('factor', 'sample'); got shape {labels.shape}.")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(
+        raise InputTypeError(
             f"labels must be integer class indices; got dtype {labels.dtype}. Map factor "
             "values to integers first (e.g. np.unique(values, return_inverse=True))."
         )
     n_factor, n_sample = labels.shape
     if n_sample < 2:
-        raise ValueError(f"labels need at least 2 samples; got {n_sample}.")
+        raise InputError(f"labels need at least 2 samples; got {n_sample}.")
     if factor_names is not None:
         names = list(factor_names)
     if names is None:
         names = list(range(n_factor))
     if len(names) != n_factor:
-        raise ValueError(f"factor_names has {len(names)} names for {n_factor} label factors.")
+        raise InputError(f"factor_names has {len(names)} names for {n_factor} label factors.")
     if sample is not None:
         sample_ids = np.asarray(sample)
     if sample_ids is None:
         sample_ids = np.arange(n_sample)
     if sample_ids.shape != (n_sample,):
-        raise ValueError(
+        raise InputError(
             f"sample must hold one id per sample ({n_sample}); got shape {sample_ids.shape}."
         )
     return labels.astype(np.int64), names, sample_ids
@@ -612,17 +613,17 @@ def validate_fingerprints(ds: Any, *, what: str = "the dataset") -> xr.Dataset:
     >>> validate_fingerprints(xr.Dataset({"bc": (("channel", "i", "j"), np.ones((1, 2, 2)))}))
     Traceback (most recent call last):
     ...
-    ValueError: variable 'bc' of the dataset needs dims ('channel', 'sample_i', 'sample_j'); got ('channel', 'i', 'j'): missing 'sample_i', 'sample_j'; unexpected 'i', 'j'. Build fingerprints with ensemblex.fingerprint(posteriors) or ensemblex.label_fingerprints(labels).
+    ensemblex.errors.InputError: variable 'bc' of the dataset needs dims ('channel', 'sample_i', 'sample_j'); got ('channel', 'i', 'j'): missing 'sample_i', 'sample_j'; unexpected 'i', 'j'. Build fingerprints with ensemblex.fingerprint(posteriors) or ensemblex.label_fingerprints(labels).
     """
     hint = (
         "Build fingerprints with ensemblex.fingerprint(posteriors) or "
         "ensemblex.label_fingerprints(labels)."
     )
     if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"{what} must be a Fingerprints xarray.Dataset; got {type(ds).__name__}.")
+        raise InputTypeError(f"{what} must be a Fingerprints xarray.Dataset; got {type(ds).__name__}.")
     if "bc" not in ds.data_vars:
         variables = ", ".join(sorted(map(str, ds.data_vars))) or "none"
-        raise ValueError(
+        raise InputError(
             f"{what} is not a Fingerprints dataset: it has no variable 'bc' "
             f"(channel, sample_i, sample_j) (variables: {variables}). {hint}"
         )
@@ -635,15 +636,15 @@ def validate_fingerprints(ds: Any, *, what: str = "the dataset") -> xr.Dataset:
     )
     n_i, n_j = ds.sizes["sample_i"], ds.sizes["sample_j"]
     if n_i != n_j:
-        raise ValueError(
+        raise InputError(
             f"variable 'bc' of {what} must be square over samples; got sample_i={n_i}, "
             f"sample_j={n_j}."
         )
     if n_i < 2:
-        raise ValueError(f"{what} has {n_i} sample(s); fingerprints need at least 2.")
+        raise InputError(f"{what} has {n_i} sample(s); fingerprints need at least 2.")
     present = [v for v in ("channel_mean", "channel_logvar") if v in ds.data_vars]
     if len(present) == 1:
-        raise ValueError(
+        raise InputError(
             f"{what} has {present[0]!r} but not its partner; channel_mean and channel_logvar "
             "come together."
         )
@@ -662,12 +663,12 @@ def validate_fingerprints(ds: Any, *, what: str = "the dataset") -> xr.Dataset:
             exact=True,
         )
         if ds["channel_label"].dtype.kind not in "iu":
-            raise TypeError(
+            raise InputTypeError(
                 f"variable 'channel_label' of {what} must hold integers; got dtype "
                 f"{ds['channel_label'].dtype}."
             )
     if "sample" in ds.sizes and ds.sizes["sample"] != n_i:
-        raise ValueError(
+        raise InputError(
             f"{what} has {ds.sizes['sample']} samples in its parameters but {n_i} in 'bc'."
         )
     ds = ds.transpose(
@@ -748,7 +749,7 @@ def _merge_labels(fps: Sequence[xr.Dataset]) -> xr.DataArray | None:
             row = lab.isel(factor=f)
             if name in known:
                 if not np.array_equal(row.values, merged.isel(factor=known[name]).values):
-                    raise ValueError(
+                    raise InputError(
                         f"fingerprints #{k} carry labels of factor {name!r} that differ from "
                         "those of an earlier one; drop one of them with ds.drop_vars('labels')."
                     )
@@ -794,20 +795,20 @@ def concat_fingerprints(
     if len(fps) == 1 and isinstance(fps[0], list | tuple):
         fps = tuple(fps[0])
     if not fps:
-        raise ValueError("concat_fingerprints() needs at least one Fingerprints dataset.")
+        raise InputError("concat_fingerprints() needs at least one Fingerprints dataset.")
     fps = tuple(validate_fingerprints(fp, what=f"fingerprints #{k}") for k, fp in enumerate(fps))
     ref = fps[0]["sample_i"].values
     for k, fp in enumerate(fps[1:], start=1):
         ids = fp["sample_i"].values
         if ids.shape != ref.shape or not np.array_equal(ids, ref):
-            raise ValueError(
+            raise InputError(
                 f"fingerprints #0 and #{k} are over different samples ({ref.shape[0]} vs "
                 f"{ids.shape[0]} samples, or other ids/order); fingerprints can only be "
                 "combined over the same samples in the same order."
             )
     for k, fp in enumerate(fps):
         if "channel_mean" not in fp.data_vars:
-            raise ValueError(
+            raise InputError(
                 f"fingerprints #{k} have no parameters (channel_mean, channel_logvar) to "
                 "rebuild bc from; concatenate such datasets with xr.concat(..., 'channel')."
             )

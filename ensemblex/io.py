@@ -33,6 +33,7 @@ import xarray as xr
 from ._checks import check_dims
 from ._kinds import KINDS, dataset_kind, stamp
 from ._namespace import to_numpy
+from .errors import InputError, InputTypeError
 
 __all__ = ["open_dataset", "save"]
 
@@ -48,7 +49,7 @@ def _format(path: Path) -> str:
         return "zarr"
     if suffix in _NETCDF_SUFFIXES:
         return "netcdf"
-    raise ValueError(
+    raise InputError(
         f"cannot tell the file format of {str(path)!r} from its suffix {suffix!r}; "
         "use '.nc' for netCDF4 or '.zarr' for Zarr."
     )
@@ -97,7 +98,7 @@ def _encode_attrs(attrs: dict[Any, Any], where: str) -> dict[Any, Any]:
             out[key] = np.int8(value)
             flags.append(str(key))
         elif value is None or isinstance(value, dict):
-            raise TypeError(
+            raise InputTypeError(
                 f"attribute {key!r} of {where} is {type(value).__name__}, which netCDF4 cannot "
                 "store; use a number, a string or a list of them (or save to '.zarr')."
             )
@@ -123,7 +124,7 @@ def _check_kind(ds: xr.Dataset, kind: str, what: str) -> xr.Dataset:
     if kind == "posteriors":
         for name in ("mean", "logvar"):
             if name not in ds.data_vars:
-                raise ValueError(f"{what} is a Posteriors dataset without variable {name!r}.")
+                raise InputError(f"{what} is a Posteriors dataset without variable {name!r}.")
             check_dims(
                 f"variable {name!r} of {what}",
                 [str(d) for d in ds[name].dims],
@@ -137,7 +138,7 @@ def _check_kind(ds: xr.Dataset, kind: str, what: str) -> xr.Dataset:
     elif kind == "pairwise":
         for name in ("nmi", "vi", "joint_info"):
             if name not in ds.data_vars:
-                raise ValueError(f"{what} is a Pairwise dataset without variable {name!r}.")
+                raise InputError(f"{what} is a Pairwise dataset without variable {name!r}.")
             check_dims(
                 f"variable {name!r} of {what}",
                 [str(d) for d in ds[name].dims],
@@ -145,7 +146,7 @@ def _check_kind(ds: xr.Dataset, kind: str, what: str) -> xr.Dataset:
                 exact=True,
             )
     elif kind == "clusters" and "channel" not in ds.dims:
-        raise ValueError(f"{what} is a Clusters dataset without a 'channel' dimension.")
+        raise InputError(f"{what} is a Clusters dataset without a 'channel' dimension.")
     return ds
 
 
@@ -186,10 +187,10 @@ def save(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = Fals
     FileExistsError: ... already exists; pass overwrite=True to replace it.
     """
     if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"save() writes an xarray.Dataset; got {type(ds).__name__}.")
+        raise InputTypeError(f"save() writes an xarray.Dataset; got {type(ds).__name__}.")
     kind = dataset_kind(ds)
     if kind is None:
-        raise TypeError(
+        raise InputTypeError(
             "save() writes ensemblex datasets (Posteriors, Fingerprints, Pairwise, Clusters); "
             f"this one has none of their variables ({', '.join(map(str, ds.data_vars)) or 'none'}). "
             "Use ds.to_netcdf() for other data."
@@ -259,7 +260,7 @@ def _refuse_unfinished_store(path: Path) -> None:
 
     # the stamp (ensemblex_kind) is written last, when every tile is done
     if STORE_KEY in attrs and attrs.get("ensemblex_kind") != "pairwise":
-        raise ValueError(
+        raise InputError(
             f"{str(path)!r} is the Zarr store of a pairwise run that is not finished "
             "(some tiles are missing), so it is not a Pairwise dataset yet; the run is "
             "unfinished: rerun pairwise/compare with the same store to resume."
@@ -332,7 +333,7 @@ def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Data
         # under another open dataset of the same file is unsafe; refcounting closes it)
         ds = probe if chunks is None else _open(path, fmt, chunks)
     except Exception as err:  # the backends raise OSError, ValueError, KeyError, RuntimeError...
-        raise ValueError(
+        raise InputError(
             f"{str(path)!r} could not be read as a {name}: it may be truncated, corrupt, or not "
             f"a {name} at all ({type(err).__name__}: {err})."
         ) from err
@@ -344,13 +345,13 @@ def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Data
     kind = dataset_kind(ds)
     stored = ds.attrs.get("ensemblex_kind")
     if stored is not None and stored not in KINDS:
-        raise ValueError(
+        raise InputError(
             f"{str(path)!r} says it is an ensemblex {stored!r} dataset, a kind this version "
             f"does not know (known: {', '.join(KINDS)})."
         )
     if kind is None:
         variables = ", ".join(sorted(map(str, ds.data_vars))) or "none"
-        raise ValueError(
+        raise InputError(
             f"{str(path)!r} is not an ensemblex dataset: it has no 'ensemblex_kind' attribute "
             f"and not the variables of any ensemblex kind (variables: {variables})."
         )

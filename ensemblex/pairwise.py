@@ -43,6 +43,7 @@ from ._kinds import require_kind, stamp
 from ._namespace import get_namespace, to_numpy
 from ._threads import one_blas_thread_in_pools
 from ._version import __version__
+from .errors import InputError, MissingExtraError
 from .estimators import MIN_INFO
 from .estimators import nmi as nmi_fn
 from .estimators import vi as vi_fn
@@ -79,7 +80,7 @@ class _Side:
         require_kind(ds, ("fingerprints",), what)
         self.what = what
         if "channel" not in ds.dims:
-            raise ValueError(f"{what} has no 'channel' dimension; got dims {tuple(ds.dims)}.")
+            raise InputError(f"{what} has no 'channel' dimension; got dims {tuple(ds.dims)}.")
         self.ds = ds
         self.n_channels = int(ds.sizes["channel"])
         if all(name in ds.data_vars for name in _PARAMS):
@@ -87,7 +88,7 @@ class _Side:
             mean = ds["channel_mean"]
             for name in _PARAMS:
                 if set(ds[name].dims) != {"channel", "component", "sample"}:
-                    raise ValueError(
+                    raise InputError(
                         f"{what}: variable {name!r} needs dims ('channel', 'component', "
                         f"'sample'); got {ds[name].dims}."
                     )
@@ -95,7 +96,7 @@ class _Side:
                 "channel",
                 "sample",
             }:
-                raise ValueError(
+                raise InputError(
                     f"{what}: variable 'channel_label' needs dims ('channel', 'sample'); "
                     f"got {ds['channel_label'].dims}."
                 )
@@ -106,24 +107,24 @@ class _Side:
             self.source = "bc"
             bc = ds["bc"]
             if set(bc.dims) != {"channel", "sample_i", "sample_j"}:
-                raise ValueError(
+                raise InputError(
                     f"{what}: variable 'bc' needs dims ('channel', 'sample_i', 'sample_j'); "
                     f"got {bc.dims}."
                 )
             if bc.sizes["sample_i"] != bc.sizes["sample_j"]:
-                raise ValueError(
+                raise InputError(
                     f"{what}: 'bc' must be square in (sample_i, sample_j); got "
                     f"{bc.sizes['sample_i']} x {bc.sizes['sample_j']}."
                 )
             self.n_samples = int(bc.sizes["sample_i"])
             self.sample_ids = _sample_ids(ds, "sample_i")
         else:
-            raise ValueError(
+            raise InputError(
                 f"{what} has neither the parameters {_PARAMS} nor 'bc'; build it with "
                 "ensemblex.fingerprint() or ensemblex.label_fingerprints()."
             )
         if self.n_samples < 2:
-            raise ValueError(f"{what} needs at least 2 samples; got {self.n_samples}.")
+            raise InputError(f"{what} needs at least 2 samples; got {self.n_samples}.")
         ids = ds["channel"].values if "channel" in ds.coords else np.arange(self.n_channels)
         self.channel_ids = np.asarray(ids)
         self.coords = {
@@ -170,7 +171,7 @@ def _as_dask(x: Any) -> Any:
 
 def _check_same_samples(a: _Side, b: _Side) -> None:
     if a.n_samples != b.n_samples:
-        raise ValueError(
+        raise InputError(
             f"fp and other must be fingerprints over the same samples; got {a.n_samples} "
             f"and {b.n_samples} samples. Fingerprint both from the same data points."
         )
@@ -178,7 +179,7 @@ def _check_same_samples(a: _Side, b: _Side) -> None:
     if not same:
         diff = np.flatnonzero(a.sample_ids != b.sample_ids)
         first = int(diff[0]) if diff.size else 0
-        raise ValueError(
+        raise InputError(
             "fp and other must be fingerprints over the same samples in the same order; "
             f"the sample ids differ first at position {first} "
             f"({a.sample_ids[first]!r} vs {b.sample_ids[first]!r})."
@@ -705,13 +706,13 @@ def _open_store(path: Path, identity: dict[str, Any], plan: _Plan) -> Any:
         try:
             group = zarr.open_group(str(path), mode="r+")
         except Exception as err:
-            raise ValueError(
+            raise InputError(
                 f"store {str(path)!r} exists and is not a Zarr store written by "
                 "ensemblex.pairwise; choose another path (nothing was written)."
             ) from err
         held = group.attrs.get(STORE_KEY)
         if not isinstance(held, dict):
-            raise ValueError(
+            raise InputError(
                 f"store {str(path)!r} exists and was not written by ensemblex.pairwise; "
                 "choose another path (nothing was written)."
             )
@@ -719,7 +720,7 @@ def _open_store(path: Path, identity: dict[str, Any], plan: _Plan) -> Any:
         want = json.loads(json.dumps(identity))
         differ = sorted(k for k in set(held) | set(want) if held.get(k) != want.get(k))
         if differ:
-            raise ValueError(
+            raise InputError(
                 f"store {str(path)!r} holds a different pairwise computation (differs in "
                 f"{', '.join(differ)}); it was not modified. Use another path, or delete "
                 "the store yourself to start over."
@@ -886,7 +887,7 @@ def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
     try:
         import zarr
     except ImportError as err:  # an optional dependency
-        raise ImportError(
+        raise MissingExtraError(
             "pairwise(store=...) writes a Zarr store and needs zarr>=3: "
             "pip install 'ensemblex[zarr]'."
         ) from err

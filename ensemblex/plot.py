@@ -17,6 +17,7 @@ import xarray as xr
 from ._checks import check_option
 from ._kinds import dataset_kind, require_kind, stamp
 from ._namespace import to_numpy
+from .errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -128,7 +129,7 @@ def plot_structure(
     elif "similarity" in clusters.data_vars:
         sim = clusters["similarity"].sel(channel_a=ids, channel_b=ids).values
     else:
-        raise ValueError(
+        raise InputError(
             "plot_structure() needs the similarity matrix: these Clusters have no "
             "'similarity' variable; pass pairwise= (the Pairwise results they came from)."
         )
@@ -231,7 +232,7 @@ def _fingerprints_of(ds: xr.Dataset, what: str) -> xr.Dataset:
     if kind == "fingerprints":
         return ds
     if "channel_mean" not in ds.data_vars or "channel_logvar" not in ds.data_vars:
-        raise ValueError(
+        raise InputError(
             f"{what}: these Clusters do not carry their fingerprints' parameters "
             "(channel_mean, channel_logvar), as cluster() of a Pairwise dataset does not; "
             "pass the Fingerprints instead, or cluster the Fingerprints."
@@ -313,7 +314,7 @@ def plot_cross(
     rows = np.flatnonzero(_host(values["info_a"]) >= min_info)
     cols = np.flatnonzero(_host(values["info_b"]) >= min_info)
     if rows.size == 0 or cols.size == 0:
-        raise ValueError(
+        raise InputError(
             "plot_cross(): one of the ensembles has no informative channel "
             f"(>= {min_info} bits); nothing to compare."
         )

@@ -15,6 +15,7 @@ import xarray as xr
 from ._checks import check_dims, check_finite
 from ._kinds import stamp
 from ._namespace import get_namespace
+from .errors import InputError, InputTypeError
 
 __all__ = ["POSTERIOR_DIMS", "posteriors", "validate_posteriors"]
 
@@ -41,7 +42,7 @@ def _as_float32(x: Any, name: str) -> Any:
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         x = np.asarray(x)
     if x.ndim != 3:
-        raise ValueError(
+        raise InputError(
             f"{name} must have dims {POSTERIOR_DIMS} (3 axes); got shape {tuple(x.shape)}. "
             "A single model's (latent, sample) array needs a leading model axis: x[None]."
         )
@@ -50,7 +51,7 @@ def _as_float32(x: Any, name: str) -> Any:
         return x.map_blocks(_check_block_finite, name, dtype=x.dtype, meta=x._meta)
     xp = get_namespace(x)
     if not (xp.isdtype(x.dtype, "real floating") or xp.isdtype(x.dtype, "integral")):
-        raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}.")
+        raise InputTypeError(f"{name} must hold real numbers; got dtype {x.dtype}.")
     x = xp.astype(x, xp.float32)
     check_finite(xp, x, name, axis_names=_AXES)
     return x
@@ -61,12 +62,12 @@ def _labels_array(labels: Any, n_sample: int) -> np.ndarray:
     if labels.ndim == 1:
         labels = labels[None, :]
     if labels.ndim != 2 or labels.shape[1] != n_sample:
-        raise ValueError(
+        raise InputError(
             f"labels must have dims ('factor', 'sample') with {n_sample} samples; "
             f"got shape {labels.shape}."
         )
     if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(
+        raise InputTypeError(
             f"labels must be integer class indices; got dtype {labels.dtype}. "
             "Map factor values to integers first (e.g. np.unique(values, return_inverse=True))."
         )
@@ -117,18 +118,18 @@ def posteriors(
     >>> posteriors(np.zeros((1, 1, 3)), np.array([[[0.0, np.nan, 0.0]]]))
     Traceback (most recent call last):
     ...
-    ValueError: logvar has a non-finite value (nan) at model=0, latent=0, sample=1; inputs must be finite.
+    ensemblex.errors.InputError: logvar has a non-finite value (nan) at model=0, latent=0, sample=1; inputs must be finite.
     """
     mean = _as_float32(mean, "mean")
     logvar = _as_float32(logvar, "logvar")
     if tuple(mean.shape) != tuple(logvar.shape):
-        raise ValueError(
+        raise InputError(
             f"mean and logvar must have the same shape (model, latent, sample); got "
             f"{tuple(mean.shape)} and {tuple(logvar.shape)}."
         )
     n_model, n_latent, n_sample = (int(s) for s in mean.shape)
     if n_sample < 2:
-        raise ValueError(f"posteriors need at least 2 samples; got {n_sample}.")
+        raise InputError(f"posteriors need at least 2 samples; got {n_sample}.")
     ds = xr.Dataset(
         {"mean": (POSTERIOR_DIMS, mean), "logvar": (POSTERIOR_DIMS, logvar)},
         coords={
@@ -143,7 +144,7 @@ def posteriors(
         else:
             values = np.asarray(value)
             if values.ndim != 1 or len(values) != n_model:
-                raise ValueError(
+                raise InputError(
                     f"coordinate {name!r} must have one value per model ({n_model}); got "
                     f"shape {values.shape}. Use (dim, values) to put it on another dim."
                 )
@@ -152,13 +153,13 @@ def posteriors(
         lab = _labels_array(labels, n_sample)
         names = list(factor_names) if factor_names is not None else list(range(lab.shape[0]))
         if len(names) != lab.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"factor_names has {len(names)} names for {lab.shape[0]} label factors."
             )
         ds["labels"] = (("factor", "sample"), lab)
         ds = ds.assign_coords(factor=names)
     elif factor_names is not None:
-        raise ValueError("factor_names was given without labels.")
+        raise InputError("factor_names was given without labels.")
     return stamp(ds, "posteriors")
 
 
@@ -176,11 +177,11 @@ def validate_posteriors(ds: xr.Dataset, *, what: str = "the dataset") -> xr.Data
     >>> validate_posteriors(bad)
     Traceback (most recent call last):
     ...
-    ValueError: the dataset needs variables 'mean' and 'logvar' with dims (model, latent, sample); 'logvar' is missing.
+    ensemblex.errors.InputError: the dataset needs variables 'mean' and 'logvar' with dims (model, latent, sample); 'logvar' is missing.
     """
     missing = [v for v in ("mean", "logvar") if v not in ds.data_vars]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{what} needs variables 'mean' and 'logvar' with dims (model, latent, sample); "
             f"{', '.join(repr(m) for m in missing)} {'is' if len(missing) == 1 else 'are'} missing."
         )

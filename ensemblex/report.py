@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["collect_numbers", "write_report"]
 
 _CAPTIONS = {
@@ -67,7 +69,7 @@ def collect_numbers(run_dir: str | Path) -> dict[str, Any]:
         try:
             numbers["summary"] = json.loads(summary_path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{summary_path} is not valid JSON: {err}") from err
+            raise InputError(f"{summary_path} is not valid JSON: {err}") from err
     clusters = _first(run_dir, ["clusters.nc", "clusters.zarr"])
     pairwise = _first(run_dir, ["pairwise.nc", "pairwise.zarr"])
     if clusters is not None:
@@ -167,7 +169,7 @@ def write_report(
     >>> write_report(d)
     Traceback (most recent call last):
     ...
-    ValueError: ... has no ensemblex results to report (clusters.nc, pairwise.nc, summary.json or PNG figures).
+    ensemblex.errors.InputError: ... has no ensemblex results to report (clusters.nc, pairwise.nc, summary.json or PNG figures).
     """
     import os
 
@@ -184,7 +186,7 @@ def write_report(
         p for p in run_dir.iterdir() if p.suffix in (".nc", ".zarr", ".json") and p != out
     )
     if not numbers and not figures:
-        raise ValueError(
+        raise InputError(
             f"{str(run_dir)!r} has no ensemblex results to report (clusters.nc, pairwise.nc, "
             "summary.json or PNG figures)."
         )

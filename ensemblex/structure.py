@@ -23,6 +23,7 @@ import xarray as xr
 from ._checks import check_option, check_positive_int, check_probability
 from ._kinds import require_kind, stamp
 from ._namespace import to_numpy
+from .errors import InputError, InputTypeError
 
 __all__ = ["MIN_NMI", "cluster", "label_nmi"]
 
@@ -70,7 +71,7 @@ def _label_fingerprints_of(ds: xr.Dataset, labels: Any) -> xr.Dataset:
 
     if labels is None:
         if "labels" not in ds.data_vars:
-            raise ValueError(
+            raise InputError(
                 "label_nmi needs ground-truth labels: this dataset has no 'labels' "
                 "variable. Build the posteriors with posteriors(..., labels=...) or pass "
                 "labels= (label Fingerprints from ensemblex.label_fingerprints)."
@@ -78,14 +79,14 @@ def _label_fingerprints_of(ds: xr.Dataset, labels: Any) -> xr.Dataset:
         return label_fingerprints(ds)
     if isinstance(labels, xr.Dataset) and "kind" in labels.coords:
         if not _is_label(labels["kind"].values, labels.sizes.get("channel", 0)).all():
-            raise ValueError(
+            raise InputError(
                 "labels= must be label Fingerprints (every channel kind='label'); got "
                 "Gaussian channels too. Use ensemblex.label_fingerprints(labels)."
             )
         return labels
     if isinstance(labels, xr.Dataset | xr.DataArray):
         return label_fingerprints(labels)
-    raise TypeError(
+    raise InputTypeError(
         "labels must be label Fingerprints (xr.Dataset) or an integer DataArray "
         f"(factor, sample); got {type(labels).__name__}."
     )
@@ -186,7 +187,7 @@ def _check_matrix(matrix: np.ndarray, ids: np.ndarray, metric: str, hint: str) -
     if bad.any():
         a, b = np.argwhere(bad)[0]
         ida, idb = ids[a].item(), ids[b].item()
-        raise ValueError(
+        raise InputError(
             f"the {metric.upper()} matrix of the informative channels has {int(bad.sum())} "
             f"non-finite entries (first: channel {ida!r} vs channel {idb!r} = "
             f"{matrix[a, b]}); OPTICS needs finite distances. {hint}"
@@ -297,7 +298,7 @@ def cluster(
     fp: xr.Dataset | None = None
     if kind == "pairwise":
         if pairwise is not None:
-            raise ValueError(
+            raise InputError(
                 "cluster() got a Pairwise dataset and pairwise=; pass the Pairwise "
                 "results once (as the dataset, or with Fingerprints as pairwise=)."
             )
@@ -315,7 +316,7 @@ def cluster(
         if pw.sizes["channel_a"] != pw.sizes["channel_b"] or not np.array_equal(
             pw["channel_a"].values, pw["channel_b"].values
         ):
-            raise ValueError(
+            raise InputError(
                 "cluster() needs the Pairwise results of a set of channels with itself "
                 "(pairwise(fp), other=None); this one compares two different sets "
                 f"({pw.sizes['channel_a']} x {pw.sizes['channel_b']} channels)."
@@ -324,7 +325,7 @@ def cluster(
             fp_ids = fp["channel"].values
             missing = np.setdiff1d(fp_ids, pw["channel_a"].values)
             if missing.size:
-                raise ValueError(
+                raise InputError(
                     f"pairwise= lacks {missing.size} channels of the Fingerprints "
                     f"(first: {missing[0].item()!r}); pass the Pairwise results of these "
                     "Fingerprints."
@@ -401,7 +402,7 @@ def cluster(
 
     n_informative = int(informative.sum())
     if n_informative < min_samples:
-        raise ValueError(
+        raise InputError(
             f"only {n_informative} of {ids.size} channels carry at least min_info="
             f"{min_info} bits, fewer than min_samples={min_samples}; OPTICS cannot form a "
             "group. Lower min_samples (or min_info), or add channels."

@@ -96,6 +96,7 @@ from . import estimators as est
 from ._checks import check_option, check_positive_int, check_probability
 from ._kinds import dataset_kind, require_kind
 from ._namespace import get_namespace, to_numpy
+from .errors import InputError, InputTypeError, MissingExtraError
 from .posteriors import posteriors, validate_posteriors
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def _import_tf() -> ModuleType:
     try:
         import tensorflow as tf
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
+        raise MissingExtraError(
             "synthesize() needs TensorFlow for its gradients. Install it with "
             "pip install 'ensemblex[train]'."
         ) from err
@@ -147,7 +148,7 @@ def _select_ids(channels: Any, available: np.ndarray, what: str) -> np.ndarray |
     if isinstance(channels, xr.DataArray):
         if channels.dtype == bool:
             if "channel" not in channels.dims or channels.ndim != 1:
-                raise ValueError(
+                raise InputError(
                     "a boolean channels mask must be a DataArray with the single dim "
                     f"'channel' (e.g. clusters.group == g); got dims {channels.dims}."
                 )
@@ -157,14 +158,14 @@ def _select_ids(channels: Any, available: np.ndarray, what: str) -> np.ndarray |
         channels = [channels]
     ids = np.asarray(list(channels))
     if ids.dtype == bool:
-        raise TypeError(
+        raise InputTypeError(
             "channels as a plain boolean array is ambiguous; pass channel ids or a "
             "boolean DataArray with a 'channel' dim."
         )
     known = set(available.tolist())
     missing = [c for c in ids.tolist() if c not in known]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"channels {missing} are not channels of {what}; its channel ids run "
             f"{available.min()}..{available.max()} ({available.size} channels)."
         )
@@ -178,15 +179,15 @@ def _references_one(
     kind = require_kind(ds, ("fingerprints", "posteriors"), "synthesize()")
     if kind == "fingerprints":
         if "bc" not in ds.data_vars:
-            raise ValueError(f"{what} is a Fingerprints dataset without a 'bc' variable.")
+            raise InputError(f"{what} is a Fingerprints dataset without a 'bc' variable.")
         bc_var = ds["bc"]
         if set(bc_var.dims) != {"channel", "sample_i", "sample_j"}:
-            raise ValueError(
+            raise InputError(
                 f"'bc' of {what} needs dims ('channel', 'sample_i', 'sample_j'); got {bc_var.dims}."
             )
         si, sj = np.asarray(ds["sample_i"].values), np.asarray(ds["sample_j"].values)
         if si.shape != sj.shape or not np.array_equal(si, sj):
-            raise ValueError(
+            raise InputError(
                 f"the references of {what} are not over one set of samples: its "
                 "sample_i and sample_j coordinates differ. Synthesis needs square "
                 "fingerprints over the same points in the same order."
@@ -240,9 +241,9 @@ def _references(
         return _references_one(ds, channels, "the dataset")
     datasets = list(ds)
     if not datasets:
-        raise ValueError("synthesize() needs at least one reference channel; got no dataset.")
+        raise InputError("synthesize() needs at least one reference channel; got no dataset.")
     if channels is not None and len(datasets) > 1:
-        raise ValueError(
+        raise InputError(
             "channels selects channels of a single dataset; with several datasets, "
             "select with ds.sel(channel=...) on each first."
         )
@@ -250,7 +251,7 @@ def _references(
     samples = parts[0][1]
     for k, (_, s, _, _) in enumerate(parts[1:], start=1):
         if s.shape != samples.shape or not np.array_equal(s, samples):
-            raise ValueError(
+            raise InputError(
                 f"the references are over different samples: dataset {k} has sample ids "
                 f"{_short(s)}, dataset 0 has {_short(samples)}. Every reference must "
                 "fingerprint the same points in the same order."
@@ -629,13 +630,13 @@ def synthesize(
     seed = check_positive_int("seed", seed, minimum=0)
     learning_rate = check_probability("learning_rate", learning_rate, high=math.inf)
     if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be > 0; got {learning_rate}.")
+        raise InputError(f"learning_rate must be > 0; got {learning_rate}.")
     if info_floor is not None:
         info_floor = check_probability("info_floor", info_floor, high=math.inf)
     ref, samples, ref_coords, labels = _references(ds, channels)
     n_ref, n = ref.shape[0], ref.shape[-1]
     if n_ref < 1:
-        raise ValueError(
+        raise InputError(
             "synthesize() needs at least one reference channel; the selection is empty. "
             "Check `channels` (e.g. that clusters.group == g selects some channel)."
         )
@@ -648,7 +649,7 @@ def synthesize(
         weak = ref_info < est.MIN_INFO
         if np.any(weak):
             bad = np.asarray(ref_coords["channel"].values)[weak].tolist()
-            raise ValueError(
+            raise InputError(
                 f"the 'nmi' objective is undefined for reference channels with less than "
                 f"{est.MIN_INFO} bits; channels {bad} have too little information. "
                 "Select informative channels (e.g. channels=clusters.informative) or use "
@@ -774,9 +775,9 @@ def ring_uniformity(mean: Any, angles: Any = None) -> float:
     """
     if isinstance(mean, xr.Dataset):
         if dataset_kind(mean) != "posteriors":
-            raise TypeError("ring_uniformity() takes an array of means or a Posteriors dataset.")
+            raise InputTypeError("ring_uniformity() takes an array of means or a Posteriors dataset.")
         if mean.sizes["model"] != 1:
-            raise ValueError(
+            raise InputError(
                 f"ring_uniformity() takes one model; got {mean.sizes['model']}. "
                 "Select one with ds.isel(model=k)."
             )
@@ -789,7 +790,7 @@ def ring_uniformity(mean: Any, angles: Any = None) -> float:
     if mean.ndim == 1:
         mean = xp.expand_dims(mean, axis=-1)
     if mean.ndim != 2 or mean.shape[0] < 3:
-        raise ValueError(
+        raise InputError(
             f"mean must have shape (N,) or (N, d) with N >= 3 points; got {tuple(mean.shape)}."
         )
     mean = xp.astype(mean, xp.float64)
@@ -798,7 +799,7 @@ def ring_uniformity(mean: Any, angles: Any = None) -> float:
             angles = np.asarray(angles, dtype=np.float64)
         angles = xp.asarray(getattr(angles, "data", angles))
         if angles.shape != (mean.shape[0],):
-            raise ValueError(
+            raise InputError(
                 f"angles must have shape ({mean.shape[0]},), one per point; got "
                 f"{tuple(angles.shape)}."
             )

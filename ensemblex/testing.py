@@ -23,6 +23,7 @@ import xarray as xr
 
 from ._checks import check_positive_int, check_probability
 from ._kinds import stamp
+from .errors import InputError
 
 __all__ = ["COLLAPSED", "MIXED", "planted_ensemble", "reference_pairwise"]
 
@@ -121,15 +122,15 @@ def planted_ensemble(
     n_mixed = check_positive_int("n_mixed", n_mixed, minimum=0)
     n_bins = check_positive_int("n_bins", n_bins)
     if n_latent < n_factors + n_mixed:
-        raise ValueError(
+        raise InputError(
             f"n_latent ({n_latent}) must be at least n_factors + n_mixed "
             f"({n_factors} + {n_mixed}) so every model holds every planted channel."
         )
     if n_mixed and n_factors < 2:
-        raise ValueError("mixed channels need at least 2 factors; set n_mixed=0.")
+        raise InputError("mixed channels need at least 2 factors; set n_mixed=0.")
     lo, hi = (float(v) for v in logvar_range)
     if not lo <= hi:
-        raise ValueError(f"logvar_range must be (low, high) with low <= high; got {logvar_range}.")
+        raise InputError(f"logvar_range must be (low, high) with low <= high; got {logvar_range}.")
 
     rng = np.random.default_rng(seed)
     z = rng.uniform(size=(n_factors, n_samples))

@@ -19,6 +19,7 @@ import xarray as xr
 from ._checks import check_option, check_probability
 from ._kinds import require_kind
 from ._namespace import to_numpy
+from .errors import InputError
 
 __all__ = ["LASSO_ALPHA", "relative_strength", "udr"]
 
@@ -56,7 +57,7 @@ def relative_strength(similarity: Any) -> float:
     """
     r = np.abs(np.asarray(similarity, dtype=np.float64))
     if r.ndim != 2:
-        raise ValueError(f"similarity must be a 2-D matrix; got shape {r.shape}.")
+        raise InputError(f"similarity must be a 2-D matrix; got shape {r.shape}.")
     if r.size == 0:
         return 0.0
 
@@ -127,7 +128,7 @@ def _latent_table(ds: xr.Dataset, kind: str) -> tuple[np.ndarray, np.ndarray, np
     gauss = _gaussian_channels(ds)
     latent = gauss["latent"].values if "latent" in gauss.coords else None
     if latent is None or (latent < 0).any() or gauss.sizes.get("component", 1) != 1:
-        raise ValueError(
+        raise InputError(
             "UDR with 'lasso' or 'spearman' needs the latent means: pass the Posteriors, "
             "or Fingerprints with one channel per latent (fingerprint(post, 'latent')); "
             "these Fingerprints have multi-latent (subspace) channels."
@@ -144,7 +145,7 @@ def _gaussian_channels(ds: xr.Dataset) -> xr.Dataset:
         if not keep.all():
             ds = ds.isel(channel=np.flatnonzero(keep))
     if "model" not in ds.coords:
-        raise ValueError(
+        raise InputError(
             "UDR needs the model of every channel (a 'model' channel coordinate, as "
             "fingerprint() writes it)."
         )
@@ -158,12 +159,12 @@ def _pairwise_table(
     if kind == "pairwise":
         pw = ds
         if not np.array_equal(pw["channel_a"].values, pw["channel_b"].values):
-            raise ValueError(
+            raise InputError(
                 "udr() needs the Pairwise results of the ensemble's channels with "
                 "themselves (pairwise(fp), other=None)."
             )
         if "model_a" not in pw.coords:
-            raise ValueError("udr() needs the model of every channel: 'model_a' is missing.")
+            raise InputError("udr() needs the model of every channel: 'model_a' is missing.")
         if "kind_a" in pw.coords:
             keep = np.flatnonzero(np.asarray(pw["kind_a"].values).astype(str) != "label")
             pw = pw.isel(channel_a=keep, channel_b=keep)
@@ -190,7 +191,7 @@ def _pairwise_table(
         matrix = np.exp(-np.maximum(matrix, 0.0))
     sub = matrix[np.ix_(informative, informative)]
     if not np.isfinite(sub).all():
-        raise ValueError(
+        raise InputError(
             f"the {similarity.upper()} matrix has NaN/inf between informative channels; "
             "recompute the Pairwise results with min_info <= the one given here."
         )
@@ -278,7 +279,7 @@ def udr(
 
     if similarity in ("lasso", "spearman"):
         if kind == "pairwise":
-            raise ValueError(
+            raise InputError(
                 f"UDR with similarity={similarity!r} needs the latent means; pass the "
                 "Posteriors (or Fingerprints), or use similarity='nmi' or 'vi' on Pairwise "
                 "results."
@@ -299,7 +300,7 @@ def udr(
         n_model = model_coord.size
 
     if n_model < 2:
-        raise ValueError(f"UDR compares models with each other; got {n_model} model.")
+        raise InputError(f"UDR compares models with each other; got {n_model} model.")
     scores = np.zeros((n_model, n_model))
     for a in range(n_model):
         rows_a = np.flatnonzero(owner == a)

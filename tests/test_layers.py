@@ -17,7 +17,17 @@ import ensemblex as ex
 PACKAGE = Path(ex.__file__).parent
 
 #: pure array math: no xarray, no Dask, nothing above
-BOTTOM = {"_namespace", "_checks", "_threads", "_version", "estimators", "_kernels"}
+BOTTOM = {
+    "_namespace",
+    "_checks",
+    "_threads",
+    "_version",
+    "errors",
+    "estimators",
+    "measures",
+    "optics",
+    "_kernels",
+}
 #: the top: user-facing layers that nothing below may import
 TOP = {"accessor", "cli", "demo", "report", "plot"}
 

@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import check_option, check_positive_int
+from ..errors import InputError, InputTypeError
 from . import dsprites as _dsprites
 from .dsprites import iter_dsprites, render_dsprites
 from .idx import read_idx, write_idx
@@ -100,7 +101,7 @@ def load_dataset(
         return loaders[name](name, n_samples, seed, **options)
     except TypeError as err:
         if "unexpected keyword argument" in str(err):
-            raise TypeError(
+            raise InputTypeError(
                 f"load_dataset({name!r}): {err}. See load_dataset's docstring "
                 "for the options of each dataset."
             ) from None
@@ -112,7 +113,7 @@ def _subsample(n_total: int, n_samples: int | None, seed: int) -> np.ndarray:
     if n_samples is None:
         return np.arange(n_total)
     if n_samples > n_total:
-        raise ValueError(f"n_samples={n_samples} exceeds the {n_total} samples available.")
+        raise InputError(f"n_samples={n_samples} exceeds the {n_total} samples available.")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_total, size=n_samples, replace=False))
 
@@ -185,7 +186,7 @@ def _load_ring(
     x = np.stack([np.cos(angle), np.sin(angle)], axis=1)
     if noise:
         if noise < 0:
-            raise ValueError(f"noise must be >= 0; got {noise!r}.")
+            raise InputError(f"noise must be >= 0; got {noise!r}.")
         x = x + rng.normal(scale=noise, size=x.shape)
     bins = np.minimum((angle / (2.0 * np.pi) * n_bins).astype(np.int64), n_bins - 1)
     return xr.Dataset(
@@ -245,7 +246,7 @@ def _load_mnist(
 
     if path is None:
         images, labels = idx_file_names(split)
-        raise ValueError(
+        raise InputError(
             f"load_dataset({name!r}) needs path=... : the folder holding {images} and "
             f"{labels} (plain or .gz). ensemblex never downloads data."
         )

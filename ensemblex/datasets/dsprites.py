@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
+
 __all__ = [
     "FACTOR_NAMES",
     "FACTOR_SIZES",
@@ -95,10 +97,10 @@ def _heart_mask() -> np.ndarray:
 def _check_indices(indices: Any) -> np.ndarray:
     idx = np.asarray(indices)
     if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
-        raise TypeError(f"indices must be a 1-D array of integers; got {idx.dtype} {idx.shape}.")
+        raise InputTypeError(f"indices must be a 1-D array of integers; got {idx.dtype} {idx.shape}.")
     idx = idx.astype(np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= N_IMAGES):
-        raise ValueError(
+        raise InputError(
             f"dSprites indices must lie in [0, {N_IMAGES}); got values from {idx.min()} "
             f"to {idx.max()}."
         )
@@ -223,12 +225,12 @@ def select_dsprites(
     """
     if indices is not None:
         if factors is not None:
-            raise ValueError("give either factors or indices, not both.")
+            raise InputError("give either factors or indices, not both.")
         return _check_indices(indices)
     factors = dict(factors or {})
     unknown = set(factors) - set(FACTOR_NAMES)
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown dSprites factor(s) {sorted(unknown)}; factors are {list(FACTOR_NAMES)}."
         )
     axes = []
@@ -236,7 +238,7 @@ def select_dsprites(
         if name in factors:
             allowed = np.unique(np.atleast_1d(np.asarray(factors[name], dtype=np.int64)))
             if allowed.size == 0 or allowed.min() < 0 or allowed.max() >= size:
-                raise ValueError(
+                raise InputError(
                     f"factor {name!r} has {size} values (indices 0..{size - 1}); got "
                     f"{factors[name]!r}."
                 )

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
+
 __all__ = ["FASHION_CLASSES", "idx_file_names", "load_idx_dataset", "read_idx", "write_idx"]
 
 _TYPES: dict[int, np.dtype] = {
@@ -62,14 +64,14 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     with _open(path) as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4]!r}).")
+        raise InputError(f"{path} is not an IDX file (bad magic number {raw[:4]!r}).")
     dtype = _TYPES[raw[2]]
     ndim = raw[3]
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     offset = 4 + 4 * ndim
     count = int(np.prod(shape)) if shape else 0
     if len(raw) - offset < count * dtype.itemsize:
-        raise ValueError(f"{path} is truncated: header says shape {shape}.")
+        raise InputError(f"{path} is truncated: header says shape {shape}.")
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
@@ -86,7 +88,7 @@ def write_idx(path: str | os.PathLike[str], array: Any) -> None:
     arr = np.asarray(array)
     code = _CODES.get(arr.dtype.newbyteorder("="))
     if code is None:
-        raise TypeError(
+        raise InputTypeError(
             f"IDX cannot store dtype {arr.dtype}; use one of uint8, int8, int16, "
             "int32, float32, float64."
         )
@@ -151,7 +153,7 @@ def load_idx_dataset(
     image_data = read_idx(_find(folder, image_name, split, "images"))
     label_data = read_idx(_find(folder, label_name, split, "labels"))
     if image_data.ndim != 3 or label_data.ndim != 1 or image_data.shape[0] != label_data.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"IDX files in {str(folder)!r} do not match: images {image_data.shape}, labels "
             f"{label_data.shape}; expected (n, rows, cols) and (n,)."
         )

@@ -6,6 +6,8 @@ import os
 import sys
 from types import ModuleType
 
+from ..errors import MissingExtraError
+
 __all__ = ["require_tf"]
 
 _INSTALL = "pip install 'ensemblex[train]'"
@@ -24,7 +26,7 @@ def require_tf() -> ModuleType:
     try:
         import tensorflow as tf
     except ImportError as err:  # the optional `train` extra is not installed
-        raise ImportError(
+        raise MissingExtraError(
             f"training and loading models needs TensorFlow, which is not installed: {_INSTALL}"
         ) from err
     return tf

@@ -33,6 +33,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ..errors import InputError
 from ._tf import require_tf
 
 __all__ = [
@@ -226,8 +227,8 @@ def method_loss(
         reg = kl + dip_regularizer(cov, beta, options["lambda_d_factor"] * beta)
     elif method == "factor_vae":
         if disc_logits is None:
-            raise ValueError("factor_vae needs the discriminator's logits (disc_logits).")
+            raise InputError("factor_vae needs the discriminator's logits (disc_logits).")
         reg = kl + beta * factor_tc(tf.convert_to_tensor(disc_logits, tf.float32))
     else:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}.")
+        raise InputError(f"method must be one of {', '.join(METHODS)}; got {method!r}.")
     return {"total": recon + reg, "recon": recon, "kl": kl, "regularizer": reg}

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import check_positive_int
+from ..errors import InputError
 from ._tf import require_tf
 
 __all__ = ["posteriors_from_savedmodels"]
@@ -81,7 +82,7 @@ def posteriors_from_savedmodels(
     batch_size = check_positive_int("batch_size", batch_size)
     paths = [os.fspath(p) for p in paths]
     if not paths:
-        raise ValueError("paths is empty; give at least one SavedModel folder.")
+        raise InputError("paths is empty; give at least one SavedModel folder.")
     arr, labels, names, ids = _split_data(data)
     means, logvars = [], []
     for path in paths:
@@ -89,14 +90,14 @@ def posteriors_from_savedmodels(
             raise FileNotFoundError(f"{path!r} is not a SavedModel folder.")
         loaded = tf.saved_model.load(path)
         if signature not in loaded.signatures:
-            raise ValueError(
+            raise InputError(
                 f"SavedModel {path!r} has no signature {signature!r}; it has "
                 f"{sorted(loaded.signatures)}."
             )
         fn = loaded.signatures[signature]
         specs = fn.structured_input_signature[1]
         if input_name not in specs:
-            raise ValueError(
+            raise InputError(
                 f"signature {signature!r} of {path!r} takes {sorted(specs)}, not {input_name!r}."
             )
         rank = specs[input_name].shape.rank
@@ -108,7 +109,7 @@ def posteriors_from_savedmodels(
             out = fn(**{input_name: tf.constant(xb)})
             missing = {"mean", "logvar"} - set(out)
             if missing:
-                raise ValueError(
+                raise InputError(
                     f"signature {signature!r} of {path!r} returns {sorted(out)}; "
                     "it must return 'mean' and 'logvar'."
                 )
@@ -118,7 +119,7 @@ def posteriors_from_savedmodels(
         logvars.append(np.concatenate(logvar_parts).T)
     latent_sizes = {m.shape[0] for m in means}
     if len(latent_sizes) > 1:
-        raise ValueError(
+        raise InputError(
             f"the models have different latent sizes {sorted(latent_sizes)}; load models of "
             "one latent size together (or pad them yourself)."
         )

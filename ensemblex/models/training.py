@@ -29,6 +29,7 @@ import xarray as xr
 
 from .._checks import check_option, check_positive_int, check_probability
 from .._version import __version__
+from ..errors import InputError, InputTypeError
 from ._tf import require_tf
 from .layers import init_member
 from .losses import METHODS, LossKind, Method
@@ -92,7 +93,7 @@ def _split_data(data: Any) -> tuple[Any, Any, Any, Any]:
                     arr = _RenderedRows(data["sample"].values, arr.shape[-1])
                 break
         else:
-            raise ValueError(
+            raise InputError(
                 "data must hold 'images' (sample, y, x) or 'x' (sample, feature), as "
                 f"load_dataset returns; got variables {sorted(map(str, data.data_vars))}."
             )
@@ -155,7 +156,7 @@ class _Stream:
 def _per_member(name: str, value: Any, k: int, kind: type) -> list[Any]:
     values = np.atleast_1d(np.asarray(value))
     if values.ndim != 1 or values.size not in (1, k):
-        raise ValueError(f"{name} must be one value or one per member ({k}); got {value!r}.")
+        raise InputError(f"{name} must be one value or one per member ({k}); got {value!r}.")
     if values.size == 1:
         values = np.repeat(values, k)
     return [kind(v) for v in values.tolist()]
@@ -189,28 +190,28 @@ def _make_config(
     betas = _per_member("beta", beta, k, float)
     for b in betas:
         if not (math.isfinite(b) and b >= 0):
-            raise ValueError(f"beta must be finite and >= 0; got {beta!r}.")
+            raise InputError(f"beta must be finite and >= 0; got {beta!r}.")
     if np.ndim(seed) == 0:
         seeds = [int(seed) + i for i in range(k)]
     else:
         seeds = _per_member("seed", seed, k, int)
     if len(arr.shape) < 2:
-        raise ValueError(f"data must have a sample axis and feature axes; got shape {arr.shape}.")
+        raise InputError(f"data must have a sample axis and feature axes; got shape {arr.shape}.")
     data_shape = [int(s) for s in arr.shape[1:]]
     if architecture == "conv" and (
         len(data_shape) not in (2, 3) or data_shape[0] % 4 or data_shape[1] % 4
     ):
-        raise ValueError(
+        raise InputError(
             "architecture='conv' needs images (sample, y, x[, channel]) with y and x "
             f"divisible by 4; got per-sample shape {tuple(data_shape)}. Use 'mlp', or "
             "load_dataset('digits', size=16)/pad the images."
         )
     if arr.shape[0] < 1:
-        raise ValueError("data has no samples.")
+        raise InputError("data has no samples.")
     opts = dict(_DEFAULT_OPTIONS[method])
     unknown = set(options or {}) - set(opts)
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown option(s) {sorted(unknown)} for method {method!r}; it takes "
             f"{sorted(opts) or 'none'}."
         )
@@ -379,7 +380,7 @@ def _check_resume(directory: Path, config: dict[str, Any]) -> None:
         k for k in set(saved) | set(config) if k not in ignore and saved.get(k) != config.get(k)
     )
     if diff:
-        raise ValueError(
+        raise InputError(
             f"checkpoint_dir {str(directory)!r} holds a run with other settings "
             f"({', '.join(diff)} differ); use a new checkpoint_dir to start afresh."
         )
@@ -491,11 +492,11 @@ def train_ensemble(
     if not (hasattr(arr, "dask") or isinstance(arr, _RenderedRows)):
         arr = np.asarray(arr)
         if not np.issubdtype(arr.dtype, np.number):
-            raise TypeError(f"data must be numeric; got dtype {arr.dtype}.")
+            raise InputTypeError(f"data must be numeric; got dtype {arr.dtype}.")
         if not np.isfinite(arr).all():
-            raise ValueError("data has NaN or infinite values; training needs finite data.")
+            raise InputError("data has NaN or infinite values; training needs finite data.")
         if loss == "bernoulli" and (arr.min() < 0 or arr.max() > 1):
-            raise ValueError(
+            raise InputError(
                 "loss='bernoulli' needs data in [0, 1]; got values in "
                 f"[{arr.min()}, {arr.max()}]. Rescale, or use loss='mse'."
             )
@@ -659,7 +660,7 @@ class Ensemble:
         arr, *_ = _split_data(data)
         shape = tuple(self.config["data_shape"])
         if tuple(arr.shape[1:]) != shape:
-            raise ValueError(f"data samples must have shape {shape}; got {tuple(arr.shape[1:])}.")
+            raise InputError(f"data samples must have shape {shape}; got {tuple(arr.shape[1:])}.")
         batch_size = check_positive_int("batch_size", batch_size)
         k = len(self)
         means, logvars = [], []
@@ -747,7 +748,7 @@ class Ensemble:
         if z.ndim == 2:
             z = np.broadcast_to(z[None], (k, *z.shape))
         if z.ndim != 3 or z.shape[0] != k or z.shape[2] != latent:
-            raise ValueError(f"z must be (N, {latent}) or ({k}, N, {latent}); got {z.shape}.")
+            raise InputError(f"z must be (N, {latent}) or ({k}, N, {latent}); got {z.shape}.")
         out = self._fn("decode")(np.ascontiguousarray(z))
         if self.config["loss"] == "bernoulli":
             out = tf.sigmoid(out)
@@ -758,7 +759,7 @@ class Ensemble:
 
     def _model_index(self, model: int) -> int:
         if not (isinstance(model, int | np.integer) and 0 <= model < len(self)):
-            raise ValueError(f"model must be an integer in [0, {len(self)}); got {model!r}.")
+            raise InputError(f"model must be an integer in [0, {len(self)}); got {model!r}.")
         return int(model)
 
     def traverse(self, model: int, latent: int, values: Any, *, base: Any = None) -> np.ndarray:
@@ -792,7 +793,7 @@ class Ensemble:
         model = self._model_index(model)
         n_latent = self.config["latent_dim"]
         if not (isinstance(latent, int | np.integer) and 0 <= latent < n_latent):
-            raise ValueError(f"latent must be an integer in [0, {n_latent}); got {latent!r}.")
+            raise InputError(f"latent must be an integer in [0, {n_latent}); got {latent!r}.")
         values = np.asarray(values, dtype=np.float32).reshape(-1)
         z = np.zeros((values.size, n_latent), np.float32)
         if base is not None:
@@ -845,7 +846,7 @@ def load_ensemble(path: str | os.PathLike[str]) -> Ensemble:
         )
     meta = json.loads(meta_path.read_text())
     if "weights" not in meta:
-        raise ValueError(
+        raise InputError(
             f"{str(folder)!r} is a training checkpoint_dir, not a saved Ensemble; rerun "
             "train_ensemble with that checkpoint_dir to resume and get the Ensemble."
         )
