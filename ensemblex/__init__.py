@@ -33,6 +33,8 @@ _LAZY = {
     "label_nmi": "structure",
     "plot_structure": "plot",
     "plot_cross": "plot",
+    "plot_synthesis": "plot",
+    "plot_information": "plot",
     "run_demo": "demo",
     "synthesize": "synthesis",
     "ring_uniformity": "synthesis",
@@ -44,7 +46,7 @@ _LAZY = {
     "train_ensemble": "models",
     "load_ensemble": "models",
     "Ensemble": "models",
-    "plot_traversals": "models",
+    "plot_traversals": "plot",
     "posteriors_from_savedmodels": "models",
 }
 

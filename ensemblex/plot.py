@@ -8,6 +8,7 @@ when ``path`` is given; each panel's axes carry a label (``ax.get_label()``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +23,15 @@ from .errors import InputError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_cross", "plot_structure"]
+    from .models import Ensemble
+
+__all__ = [
+    "plot_cross",
+    "plot_information",
+    "plot_structure",
+    "plot_synthesis",
+    "plot_traversals",
+]
 
 _CMAP = "magma_r"
 _DPI = 100
@@ -45,7 +54,9 @@ def _save(fig: Figure, path: str | Path | None) -> Figure:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         FigureCanvasAgg(fig)
-        fig.savefig(Path(path), format="png", dpi=_DPI)
+        path = Path(path)
+        # PNG unless the suffix names another format matplotlib writes (".pdf", ".svg")
+        fig.savefig(path, format=None if path.suffix else "png", dpi=_DPI)
     return fig
 
 
@@ -355,4 +366,179 @@ def plot_cross(
     ax.set_xlabel(f"channels of b ({cols.size} informative)")
     ax.set_title(f"{metric.upper()} between the channels of two ensembles", fontsize=10)
     fig.colorbar(image, cax=ax_bar, label="NMI" if metric == "nmi" else "exp(-VI)")
+    return _save(fig, path)
+
+
+# -- a run's information and its synthesised channel -------------------------------------
+
+
+def _label_names(labels: xr.DataArray) -> list[str]:
+    if "factor" in labels.coords:
+        return [str(f) for f in labels["factor"].values]
+    return [str(i) for i in range(labels.sizes["factor"])]
+
+
+def plot_synthesis(
+    syn: xr.Dataset,
+    path: str | Path,
+    *,
+    labels: xr.DataArray | None = None,
+    max_factors: int = 5,
+) -> Path:
+    """Scatter the synthesised posterior means, one panel per ground-truth factor.
+
+    Points are coloured by the factor's value; a 1-D channel is drawn against
+    the sample index. A variable of ``syn`` along a step dim (the objective
+    trace) gets its own panel.
+    """
+    mean = np.asarray(syn["mean"].values)[0]  # (latent, sample)
+    factor_names = _label_names(labels)[:max_factors] if labels is not None else [""]
+    traces = [
+        name
+        for name, var in syn.data_vars.items()
+        if var.ndim == 1 and var.dims[0] not in ("model", "latent", "sample", "factor")
+    ]
+    if "objective_trace" in traces:
+        traces = ["objective_trace"]
+    n_panels = len(factor_names) + len(traces[:1])
+    ncols = min(3, n_panels)
+    nrows = -(-n_panels // ncols)
+    fig = _figure((3.4 * ncols, 3.2 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    panels = list(axes.flat)
+    x = mean[0]
+    y = mean[1] if mean.shape[0] > 1 else np.arange(mean.shape[1])
+    for ax, name in zip(panels, factor_names, strict=False):
+        colour = (
+            np.asarray(labels.sel(factor=labels["factor"].values[factor_names.index(name)]))
+            if labels is not None
+            else np.arange(mean.shape[1])
+        )
+        ax.scatter(x, y, c=colour, s=8, cmap="viridis")
+        ax.set_title(f"coloured by {name}" if name else "synthesised channel", fontsize=9)
+        ax.set_xlabel("u1")
+        ax.set_ylabel("u2" if mean.shape[0] > 1 else "sample")
+        ax.set_aspect("auto")
+    if traces:
+        ax = panels[n_panels - 1]
+        trace = syn[traces[0]]
+        ax.plot(np.asarray(trace.values, dtype=float))
+        ax.set_title(str(traces[0]).replace("_", " "), fontsize=9)
+        ax.set_xlabel(str(trace.dims[0]))
+    fig.suptitle("Synthesised channel: posterior means", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+    return Path(path)
+
+
+def plot_information(pw: xr.Dataset, post: xr.Dataset, path: str | Path) -> Path:
+    """Heatmap of the information (bits) of every latent channel, model by latent."""
+    n_model, n_latent = post.sizes["model"], post.sizes["latent"]
+    bits = np.asarray(pw["info_a"].values, dtype=float).reshape(n_model, n_latent)
+    fig = _figure((2.0 + 0.45 * n_latent, 1.5 + 0.3 * n_model))
+    ax = fig.subplots()
+    im = ax.imshow(bits, cmap="magma", aspect="auto")
+    ax.set_xlabel("latent")
+    ax.set_ylabel("model")
+    ax.set_title("I(X;U) per channel (bits)", fontsize=10)
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    _save(fig, path)
+    return Path(path)
+
+
+# -- decoded latent traversals --------------------------------------------------------
+
+
+def _show_image(ax: Any, img: np.ndarray) -> None:
+    ax.imshow(
+        img if img.ndim == 2 or img.shape[-1] == 3 else img[..., 0],
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_traversals(
+    ensemble: Ensemble,
+    *,
+    model: int = 0,
+    latents: Sequence[int] | None = None,
+    values: Any = None,
+    base: Any = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Latent traversals of one member (paper Fig. 4c/5) as a matplotlib figure.
+
+    Images: one row per latent, one column per value. Vector data (e.g. the
+    ring): one panel per latent, the decoded points coloured by value.
+
+    Parameters
+    ----------
+    ensemble
+        The trained ensemble.
+    model
+        Member (position in the kept members).
+    latents
+        Latents to show (default: all).
+    values
+        Traversal values (default: 9 values in [-2, 2]).
+    base
+        Value of the other latents (default 0).
+    path
+        Save the figure there as PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from ensemblex.datasets import load_dataset
+    >>> from ensemblex.models import train_ensemble
+    >>> ring = load_dataset("ring", n_samples=64)
+    >>> ens = train_ensemble(ring, n_members=2, latent_dim=1, hidden=[4], steps=1,
+    ...                      batch_size=8, loss="mse", progress=False)
+    >>> fig = plot_traversals(ens, values=[-1.0, 0.0, 1.0])
+    >>> len(fig.axes)            # one panel (and its colour bar) per latent
+    2
+    """
+    n_latent = ensemble.config["latent_dim"]
+    latents = list(range(n_latent)) if latents is None else [int(i) for i in latents]
+    values = np.linspace(-2.0, 2.0, 9) if values is None else np.asarray(values, float)
+    shape = tuple(ensemble.config["data_shape"])
+    is_image = len(shape) >= 2
+    if is_image:
+        fig = _figure((0.9 * len(values) + 0.6, 0.9 * len(latents) + 0.4))
+        axes = fig.subplots(len(latents), len(values), squeeze=False)
+        for r, lat in enumerate(latents):
+            imgs = ensemble.traverse(model, lat, values, base=base)
+            for c in range(len(values)):
+                ax = axes[r, c]
+                _show_image(ax, imgs[c])
+                if r == len(latents) - 1:
+                    ax.set_xlabel(f"{values[c]:.2g}", fontsize=7)
+                if c == 0:
+                    ax.set_ylabel(f"z{lat}", fontsize=8)
+    else:
+        fig = _figure((3.0 * len(latents), 3.0))
+        axes = fig.subplots(1, len(latents), squeeze=False)
+        for c, lat in enumerate(latents):
+            out = ensemble.traverse(model, lat, values, base=base).reshape(len(values), -1)
+            ax = axes[0, c]
+            if out.shape[1] >= 2:
+                sc = ax.scatter(out[:, 0], out[:, 1], c=values, cmap="viridis", s=15)
+                ax.plot(out[:, 0], out[:, 1], lw=0.5, color="gray")
+                ax.set_aspect("equal", adjustable="datalim")
+            else:
+                sc = ax.scatter(values, out[:, 0], c=values, cmap="viridis", s=15)
+            fig.colorbar(sc, ax=ax, label=f"z{lat}")
+            ax.set_title(f"model {model}, latent {lat}", fontsize=9)
+    fig.suptitle(
+        f"{ensemble.config['method']} traversals (member seed {ensemble.seeds[model]})", fontsize=9
+    )
     return _save(fig, path)
