@@ -262,7 +262,7 @@ def test_stored_bc_is_read_when_parameters_are_absent(data: dict[str, Any]) -> N
 
 def test_with_real_fingerprints_module() -> None:
     """The engine on fingerprint()/label_fingerprints() output, against the lead's oracle."""
-    fingerprints = pytest.importorskip("ensemblex.fingerprints")
+    from ensemblex import fingerprints
     from ensemblex.testing import planted_ensemble, reference_pairwise
 
     post = planted_ensemble(n_models=3, n_latent=4, n_samples=50)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -14,12 +12,6 @@ from ensemblex._kinds import stamp
 from ensemblex.plot import plot_cross, plot_structure
 from ensemblex.structure import cluster
 from ensemblex.testing import planted_ensemble, reference_pairwise
-
-HAVE_ENGINE = (
-    importlib.util.find_spec("ensemblex.fingerprints") is not None
-    and importlib.util.find_spec("ensemblex.pairwise") is not None
-)
-needs_engine = pytest.mark.skipif(not HAVE_ENGINE, reason="fingerprints/pairwise not built yet")
 
 
 def _labels(fig) -> list[str]:
@@ -130,7 +122,6 @@ def two_ensembles():
     return a, b  # two unrelated ensembles over 80 samples with the same ids
 
 
-@needs_engine
 def test_cross_png_and_identical_ensembles(tmp_path, two_ensembles) -> None:
     a, _ = two_ensembles
     fp = a.repinfo.fingerprint()
@@ -149,7 +140,6 @@ def test_cross_png_and_identical_ensembles(tmp_path, two_ensembles) -> None:
     np.testing.assert_allclose(shown, expected, atol=1e-4)
 
 
-@needs_engine
 def test_cross_two_ensembles_vi(two_ensembles) -> None:
     a, b = two_ensembles
     fig = plot_cross(a.repinfo.fingerprint(), b.repinfo.fingerprint(), metric="vi")
@@ -158,7 +148,6 @@ def test_cross_two_ensembles_vi(two_ensembles) -> None:
     assert ((shown >= 0) & (shown <= 1)).all()
 
 
-@needs_engine
 def test_cross_errors(planted_clusters: xr.Dataset, two_ensembles) -> None:
     fp = two_ensembles[0].repinfo.fingerprint()
     with pytest.raises(ValueError, match="do not carry their fingerprints' parameters"):

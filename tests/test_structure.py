@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -14,12 +12,6 @@ from ensemblex.estimators import bhattacharyya, joint_information
 from ensemblex.estimators import nmi as nmi_fn
 from ensemblex.structure import cluster
 from ensemblex.testing import COLLAPSED, MIXED, planted_ensemble, reference_pairwise
-
-HAVE_ENGINE = (
-    importlib.util.find_spec("ensemblex.fingerprints") is not None
-    and importlib.util.find_spec("ensemblex.pairwise") is not None
-)
-needs_engine = pytest.mark.skipif(not HAVE_ENGINE, reason="fingerprints/pairwise not built yet")
 
 MIN_SAMPLES = 8
 
@@ -251,7 +243,6 @@ def test_wrong_kind_and_asymmetric(ref_pw: xr.Dataset, planted: xr.Dataset) -> N
 # -- through the engine: fingerprints -> pairwise -> cluster ----------------------------
 
 
-@needs_engine
 @pytest.mark.backends("numpy", "dask")
 def test_engine_same_groups_numpy_and_dask(
     backend, planted: xr.Dataset, ref_pw: xr.Dataset
@@ -275,7 +266,6 @@ def test_engine_same_groups_numpy_and_dask(
     assert list(cl["factor"].values) == ["z0", "z1", "z2"]
 
 
-@needs_engine
 def test_engine_pairwise_given_and_label_channels(tmp_path, planted: xr.Dataset) -> None:
     from ensemblex.fingerprints import concat_fingerprints, label_fingerprints
 
@@ -311,7 +301,6 @@ def test_engine_pairwise_given_and_label_channels(tmp_path, planted: xr.Dataset)
         xr.testing.assert_identical(back.load(), computed)
 
 
-@needs_engine
 def test_label_nmi_matches_reference(planted: xr.Dataset, ref_pw: xr.Dataset, no_compute) -> None:
     lazy = planted.repinfo.label_nmi()  # lazy: nothing computed yet
     assert lazy.dims == ("channel", "factor")
@@ -326,7 +315,6 @@ def test_label_nmi_matches_reference(planted: xr.Dataset, ref_pw: xr.Dataset, no
     np.testing.assert_array_equal(got["model"].values, np.repeat(np.arange(16), 6))
 
 
-@needs_engine
 def test_label_nmi_errors(planted: xr.Dataset) -> None:
     from ensemblex.structure import label_nmi
 
@@ -338,7 +326,6 @@ def test_label_nmi_errors(planted: xr.Dataset) -> None:
         label_nmi(planted, labels=planted.repinfo.fingerprint())
 
 
-@needs_engine
 def test_engine_too_few_informative(planted: xr.Dataset) -> None:
     fp = planted.isel(model=slice(0, 2)).repinfo.fingerprint()
     with pytest.raises(ValueError, match=r"only 8 of 12 channels"):

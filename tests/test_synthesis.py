@@ -309,7 +309,8 @@ def test_fingerprints_channel_mask_and_pooled_datasets():
 
 
 def test_real_fingerprints_module_when_present():
-    fingerprints = pytest.importorskip("ensemblex.fingerprints")
+    from ensemblex import fingerprints
+
     mean, logvar = gaussian_2d_reference(25, seed=7)
     post = posteriors(mean.T[None], logvar.T[None])
     fp = fingerprints.fingerprint(post, channels="model")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -12,12 +11,6 @@ import xarray as xr
 from ensemblex.posteriors import posteriors
 from ensemblex.testing import planted_ensemble, reference_pairwise
 from ensemblex.udr import relative_strength, udr
-
-HAVE_ENGINE = (
-    importlib.util.find_spec("ensemblex.fingerprints") is not None
-    and importlib.util.find_spec("ensemblex.pairwise") is not None
-)
-needs_engine = pytest.mark.skipif(not HAVE_ENGINE, reason="fingerprints/pairwise not built yet")
 
 SIMILARITIES = ("nmi", "vi", "lasso", "spearman")
 
@@ -68,10 +61,7 @@ def test_relative_strength_closed_forms() -> None:
 )
 def test_identity_similarity_gives_closed_form(similarity: str, expected: float) -> None:
     post = _grid_ensemble()
-    if similarity in ("nmi", "vi") and not HAVE_ENGINE:
-        score = udr(reference_pairwise(post), similarity=similarity)
-    else:
-        score = udr(post, similarity=similarity)
+    score = udr(post, similarity=similarity)
     np.testing.assert_allclose(score.values, expected, atol=1e-5)
     assert score.dims == ("model",) and score.name == "udr"
     assert score.attrs["similarity"] == similarity
@@ -141,8 +131,6 @@ def with_copy() -> xr.Dataset:
 
 
 def _score(post: xr.Dataset, similarity: str) -> xr.DataArray:
-    if similarity in ("nmi", "vi") and not HAVE_ENGINE:
-        return udr(reference_pairwise(post), similarity=similarity)
     return udr(post, similarity=similarity)
 
 
@@ -175,7 +163,6 @@ def test_pairwise_input_nmi_vi(with_copy: xr.Dataset) -> None:
         udr(pw, similarity="lasso")
 
 
-@needs_engine
 @pytest.mark.parametrize("similarity", ["nmi", "vi"])
 def test_engine_matches_reference(with_copy: xr.Dataset, similarity: str) -> None:
     expected = udr(reference_pairwise(with_copy), similarity=similarity)
@@ -185,7 +172,6 @@ def test_engine_matches_reference(with_copy: xr.Dataset, similarity: str) -> Non
     np.testing.assert_allclose(via_accessor.values, got.values)
 
 
-@needs_engine
 @pytest.mark.parametrize("similarity", SIMILARITIES)
 def test_fingerprints_input(with_copy: xr.Dataset, similarity: str) -> None:
     from ensemblex.fingerprints import concat_fingerprints, label_fingerprints
@@ -204,7 +190,6 @@ def test_fingerprints_input(with_copy: xr.Dataset, similarity: str) -> None:
     )
 
 
-@needs_engine
 def test_subspace_fingerprints() -> None:
     post = _grid_ensemble()
     fp = post.repinfo.fingerprint([[0, 1], [2]])
