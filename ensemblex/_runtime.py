@@ -307,12 +307,29 @@ def dask_progress(
 
 
 def dashboard_link(client: Any) -> str | None:
-    """The dashboard address of a ``distributed.Client``, or ``None`` when it has none."""
+    """The dashboard address of a ``distributed.Client``, or ``None`` when it has none.
+
+    A scheduler always runs an HTTP server, so ``client.dashboard_link`` names
+    an address even when the scheduler cannot serve the dashboard (without
+    bokeh it serves a page saying so). The scheduler is asked whether it can.
+    """
     try:
         link = client.dashboard_link
-    except Exception:  # no dashboard service (e.g. bokeh missing): there is no link
+    except Exception:  # no HTTP service at all: there is no link
         return None
-    return str(link) if link else None
+    if not link:
+        return None
+
+    def has_dashboard(dask_scheduler: Any = None) -> bool:  # runs on the scheduler
+        import importlib.util
+
+        return importlib.util.find_spec("bokeh") is not None
+
+    try:
+        real = bool(client.run_on_scheduler(has_dashboard))
+    except Exception:  # the scheduler cannot tell: print no link rather than a wrong one
+        return None
+    return str(link) if real else None
 
 
 @contextlib.contextmanager
@@ -322,13 +339,15 @@ def dask_scheduler(
     progress: bool = True,
     label: str = "compute",
     stream: IO[str] | None = None,
+    timeout: str | float = "15s",
 ) -> Iterator[Any]:
     """Run the block on the local threaded scheduler or on a ``dask.distributed`` cluster.
 
     ``address`` is a scheduler address such as ``tcp://10.0.0.5:8786``;
     ``None`` uses the local threaded scheduler with :func:`dask_progress`.
     Yields the ``distributed.Client`` or ``None``. The dashboard link is
-    printed only when the scheduler has a dashboard.
+    printed only when the scheduler has a dashboard. ``timeout`` bounds the
+    wait for the connection.
 
     Examples
     --------
@@ -344,7 +363,7 @@ def dask_scheduler(
     from distributed import Client
 
     try:
-        client = Client(address, timeout="15s", set_as_default=True)
+        client = Client(address, timeout=timeout, set_as_default=True)
     except (OSError, TimeoutError) as err:
         raise InputError(
             f"cannot connect to the Dask scheduler at {address!r}: {err}. Check the address "
