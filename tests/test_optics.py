@@ -146,6 +146,7 @@ def test_all_inf_reachability_warns_like_sklearn() -> None:
     d = np.array([[0.0, 5.0], [5.0, 0.0]])
     with pytest.warns(UserWarning, match="All reachability values are inf"):
         ordering, core, reach, pred = compute_optics_graph(d, min_samples=2, max_eps=1.0)
+    assert np.isinf(core).all() and (pred == -1).all()
     assert ordering.tolist() == [0, 1] and np.isinf(reach).all()
 
 
