@@ -77,7 +77,9 @@ def check_probability(name: str, value: Any, *, low: float = 0.0, high: float = 
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise InputTypeError(f"{name} must be a number in [{low}, {high}]; got {value!r}.") from None
+        raise InputTypeError(
+            f"{name} must be a number in [{low}, {high}]; got {value!r}."
+        ) from None
     if not (low <= f <= high):
         raise InputError(f"{name} must be a number in [{low}, {high}]; got {value!r}.")
     return f
