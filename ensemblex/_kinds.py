@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 from ._version import __version__
 from .errors import InputTypeError
+from .measures import PAIRWISE_VARIABLES
 
 __all__ = ["KINDS", "Kind", "dataset_kind", "require_kind", "stamp"]
 
@@ -21,7 +22,7 @@ KINDS: tuple[str, ...] = get_args(Kind)
 _DESCRIPTIONS = {
     "posteriors": "Posteriors: mean and logvar (model, latent, sample)",
     "fingerprints": "Fingerprints: Bhattacharyya matrices bc (channel, sample_i, sample_j)",
-    "pairwise": "Pairwise: nmi, vi, joint_info (channel_a, channel_b)",
+    "pairwise": f"Pairwise: {', '.join(PAIRWISE_VARIABLES)} (channel_a, channel_b)",
     "clusters": "Clusters: OPTICS hotspots of channels",
 }
 
@@ -52,7 +53,7 @@ def dataset_kind(ds: Any) -> Kind | None:
     names = set(getattr(ds, "data_vars", ()))
     if "group" in names and "reachability" in names:
         return "clusters"
-    if "nmi" in names and "joint_info" in names:
+    if len(names & set(PAIRWISE_VARIABLES)) >= 2:  # the measures between channels
         return "pairwise"
     if "bc" in names:
         return "fingerprints"

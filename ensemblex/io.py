@@ -34,6 +34,7 @@ from ._checks import check_dims
 from ._kinds import KINDS, dataset_kind, stamp
 from ._namespace import to_numpy
 from .errors import InputError, InputTypeError
+from .measures import PAIRWISE_VARIABLES
 
 __all__ = ["open_dataset", "save"]
 
@@ -136,7 +137,7 @@ def _check_kind(ds: xr.Dataset, kind: str, what: str) -> xr.Dataset:
 
         ds = validate_fingerprints(ds, what=what)
     elif kind == "pairwise":
-        for name in ("nmi", "vi", "joint_info"):
+        for name in PAIRWISE_VARIABLES:
             if name not in ds.data_vars:
                 raise InputError(f"{what} is a Pairwise dataset without variable {name!r}.")
             check_dims(
@@ -248,34 +249,14 @@ def _open(path: Path, fmt: str, chunks: Any) -> xr.Dataset:
 
 def _refuse_unfinished_store(path: Path) -> None:
     """A ``pairwise(store=...)`` store is a dataset only once every tile is written."""
-    if not path.is_dir():
-        return
-    try:
-        import zarr
+    from .store import store_state
 
-        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-    except Exception:  # not a Zarr group zarr reads: xarray's error below says it best
-        return
-    from .pairwise import STORE_KEY
-
-    # the stamp (ensemblex_kind) is written last, when every tile is done
-    if STORE_KEY in attrs and attrs.get("ensemblex_kind") != "pairwise":
+    if store_state(path) == "unfinished":
         raise InputError(
             f"{str(path)!r} is the Zarr store of a pairwise run that is not finished "
             "(some tiles are missing), so it is not a Pairwise dataset yet; the run is "
             "unfinished: rerun pairwise/compare with the same store to resume."
         )
-
-
-def _drop_store_bookkeeping(ds: xr.Dataset) -> xr.Dataset:
-    """A finished pairwise store without its bookkeeping (done markers, sums, identity)."""
-    from .pairwise import STORE_KEY, STORE_VARIABLES
-
-    if STORE_KEY not in ds.attrs:
-        return ds
-    ds = ds.drop_vars([name for name in STORE_VARIABLES if name in ds.variables])
-    ds.attrs = {key: value for key, value in ds.attrs.items() if key != STORE_KEY}
-    return ds
 
 
 def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Dataset:
@@ -338,7 +319,9 @@ def open_dataset(path: str | os.PathLike[str], *, chunks: Any = None) -> xr.Data
             f"a {name} at all ({type(err).__name__}: {err})."
         ) from err
     if fmt == "zarr":
-        ds = _drop_store_bookkeeping(ds)
+        from .store import drop_bookkeeping
+
+        ds = drop_bookkeeping(ds)
     ds.attrs = _decode_attrs(ds.attrs)
     for var in ds.variables.values():
         var.attrs = _decode_attrs(var.attrs)

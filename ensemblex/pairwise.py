@@ -24,29 +24,26 @@ the missing ones; a finished store is a Pairwise dataset on disk
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import math
 import os
 import warnings
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from . import store as _store
 from ._checks import check_finite, check_positive_int, check_probability
 from ._kernels import GaussianRows, StoredRows, channel_logsums, tile_logsum
 from ._kinds import require_kind, stamp
-from ._namespace import get_namespace, to_numpy
+from ._namespace import get_namespace
 from ._threads import one_blas_thread_in_pools
-from ._version import __version__
 from .errors import InputError, MissingExtraError
 from .estimators import MIN_INFO
-from .estimators import nmi as nmi_fn
-from .estimators import vi as vi_fn
+from .measures import MEASURES, PAIRWISE_VARIABLES
+from .store import STORE_KEY, STORE_VARIABLES
 
 __all__ = ["DEFAULT_CHANNEL_CHUNK", "STORE_KEY", "STORE_VARIABLES", "pairwise"]
 
@@ -60,14 +57,9 @@ DEFAULT_CHANNEL_CHUNK = 2048
 #: sample rows are then split into this many blocks per tile (at least)
 _MIN_TASKS = 4
 
-#: group attribute of a pairwise Zarr store: what it computes (its identity)
-STORE_KEY = "ensemblex_pairwise_store"
-#: the store's bookkeeping variables (not part of the Pairwise dataset)
-STORE_VARIABLES = ("sums_a", "sums_b", "done_channels_a", "done_channels_b", "done_tiles")
-#: the on-disk layout of the store; part of its identity, so a store of another
-#: layout is refused (layout 1 held only the upper tiles and no coordinates)
-_STORE_LAYOUT = 2
 _PARAMS = ("channel_mean", "channel_logvar")
+#: the measures the engine computes and stores, in the order of PAIRWISE_VARIABLES
+_STORED = tuple(MEASURES[name] for name in PAIRWISE_VARIABLES)
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -286,14 +278,20 @@ def _measures_block(
     n_samples: int,
     min_info: float,
 ) -> Any:
-    """Stacked float32 ``(3, Ca, Cb)``: joint_info, nmi, vi of one tile."""
+    """Stacked float32 ``(M, Ca, Cb)``: the stored measures of one tile.
+
+    One slice per entry of :data:`ensemblex.measures.PAIRWISE_VARIABLES`, each
+    from its registry estimator on the tile's information terms (bits).
+    """
     xp = get_namespace(logsum)
     joint = _to_bits(logsum, n_samples)
     i_a, r_a = xp.expand_dims(info_a, axis=1), xp.expand_dims(rep_a, axis=1)
     i_b, r_b = xp.expand_dims(info_b, axis=0), xp.expand_dims(rep_b, axis=0)
-    nmi = nmi_fn(i_a, i_b, joint, r_a, r_b, min_info=min_info)
-    vi = vi_fn(joint, r_a, r_b)
-    return xp.astype(xp.stack([joint, nmi, vi]), xp.float32)
+    values = [
+        xp.broadcast_to(m.estimator(i_a, i_b, joint, r_a, r_b, min_info=min_info), joint.shape)
+        for m in _STORED
+    ]
+    return xp.astype(xp.stack(values), xp.float32)
 
 
 # -- graph -------------------------------------------------------------------------------
@@ -310,14 +308,17 @@ class _Plan:
         channel_chunk: int | None,
         sample_chunk: int | None,
         min_info: float,
+        chunks: tuple[int, int, int] | None = None,
     ) -> None:
         import dask.array as da
 
         self.a, self.b, self.symmetric, self.min_info = a, b, symmetric, min_info
         self.n = a.n_samples
-        self.cc_a, self.cc_b, self.sc = _default_chunks(
-            a.n_channels, b.n_channels, self.n, channel_chunk, sample_chunk, symmetric
-        )
+        if chunks is None:
+            chunks = _default_chunks(
+                a.n_channels, b.n_channels, self.n, channel_chunk, sample_chunk, symmetric
+            )
+        self.cc_a, self.cc_b, self.sc = chunks
         if symmetric:
             self.cc_b = self.cc_a
         self.rows = da.arange(self.n, chunks=self.sc)
@@ -390,7 +391,7 @@ class _Plan:
         return part.sum(axis=2, split_every=8)
 
     def measures(self, logsum: Any, info_a: Any, info_b: Any, rep_a: Any, rep_b: Any) -> Any:
-        """Lazy float32 ``(3, Ca_total, Cb_total)``: joint_info, nmi, vi."""
+        """Lazy float32 ``(M, Ca_total, Cb_total)``: the stored measures, in order."""
         import dask.array as da
 
         return da.blockwise(
@@ -406,7 +407,7 @@ class _Plan:
             "a",
             rep_b,
             "b",
-            new_axes={"m": 3},
+            new_axes={"m": len(_STORED)},
             meta=self._meta(3, np.float32),
             n_samples=self.n,
             min_info=self.min_info,
@@ -560,14 +561,11 @@ def pairwise(
         info_b, rep_b = _to_bits(sums_b[0], plan.n), _to_bits(sums_b[1], plan.n)
         logsum = plan.tile_sums()
     measures = plan.measures(logsum, info_a, info_b, rep_a, rep_b)
-    joint, nmi, vi = measures[0], measures[1], measures[2]
-    if symmetric:
-        joint, nmi, vi = _mirror(joint), _mirror(nmi), _mirror(vi)
+    variables: dict[str, Any] = {}
+    for k, name in enumerate(PAIRWISE_VARIABLES):
+        variables[name] = _mirror(measures[k]) if symmetric else measures[k]
     f32 = np.float32
-    variables = {
-        "joint_info": joint,
-        "nmi": nmi,
-        "vi": vi,
+    variables |= {
         "info_a": info_a.astype(f32),
         "repeat_info_a": rep_a.astype(f32),
         "info_b": info_b.astype(f32),
@@ -576,10 +574,11 @@ def pairwise(
     return _dataset(plan, variables)
 
 
+#: the per-channel variables of a Pairwise dataset
+_PER_CHANNEL = ("info_a", "repeat_info_a", "info_b", "repeat_info_b")
+#: (long_name, units) of every result variable: the measures from the registry
 _ATTRS = {
-    "nmi": ("normalised mutual information (eq. 3); NaN under min_info", "1"),
-    "vi": ("variation of information 2 J_UV - J_UU - J_VV (eq. 4)", "bit"),
-    "joint_info": ("joint information I(X; U, V)", "bit"),
+    **{m.name: (m.long_name, m.units) for m in _STORED},
     "info_a": ("information I(X; U) of channel_a", "bit"),
     "repeat_info_a": ("repeat information I(X; U, U') of channel_a", "bit"),
     "info_b": ("information I(X; V) of channel_b", "bit"),
@@ -589,7 +588,7 @@ _ATTRS = {
 
 def _dims(name: str) -> tuple[str, ...]:
     """The dims of a result variable."""
-    if name in ("joint_info", "nmi", "vi"):
+    if name in PAIRWISE_VARIABLES:
         return ("channel_a", "channel_b")
     return ("channel_a",) if name.endswith("_a") else ("channel_b",)
 
@@ -620,184 +619,81 @@ def _dataset(plan: _Plan, variables: dict[str, Any]) -> xr.Dataset:
     return stamp(ds, "pairwise", min_info=plan.min_info)
 
 
-# -- Zarr store: tile by tile, resumable -------------------------------------------------
-#
-# Layout (Zarr v3, every array with ``dimension_names``), so that a finished store is
-# a Pairwise dataset for ``xr.open_zarr`` and :func:`ensemblex.io.open_dataset`:
-#
-# - ``channel_a``, ``channel_b`` and the suffixed channel coordinates, written by
-#   xarray itself when the store is created (strings as xarray writes them to v3);
-# - ``joint_info``, ``nmi``, ``vi`` ``(channel_a, channel_b)`` float32, NaN until
-#   written, one Zarr chunk per tile. In the symmetric case each upper tile is
-#   written twice, as itself and transposed, so the whole matrix is on disk;
-# - ``info_a``, ``repeat_info_a``, ``info_b``, ``repeat_info_b``: written when every
-#   tile is done, then the stamp attrs (``ensemblex_kind`` last: the finished mark),
-#   then the consolidated metadata that ``xr.open_zarr`` reads;
-# - bookkeeping (``STORE_VARIABLES``): ``sums_a``/``sums_b`` ``(sum_term, channel_*)``
-#   float64 per-channel log sums, ``done_channels_a``/``_b`` ``(tile_a,)``/``(tile_b,)``
-#   and ``done_tiles`` ``(tile_a, tile_b)`` done markers; the identity of the
-#   computation in the group attribute ``STORE_KEY``.
+# -- the Zarr store: tile by tile, resumable (layout and state: ensemblex.store) ----------
 
 
 def _identity(plan: _Plan) -> dict[str, Any]:
-    """What the store computes: enough to refuse a store of another computation."""
+    """What the store computes: enough to refuse a store of another computation.
+
+    The chunk entries (:data:`ensemblex.store.CHUNK_KEYS`) say how the work is cut:
+    recorded, but a rerun with other chunks is the same computation.
+    """
     return {
-        "layout": _STORE_LAYOUT,
+        "layout": _store.STORE_LAYOUT,
         "symmetric": plan.symmetric,
         "n_samples": plan.n,
         "channel_chunk": [plan.cc_a, plan.cc_b],
         "sample_chunk": plan.sc,
         "min_info": plan.min_info,
         "shape": [plan.a.n_channels, plan.b.n_channels],
-        "inputs_sha256": _input_hash(plan),
+        "inputs_sha256": _input_digest(plan),
     }
 
 
-def _input_hash(plan: _Plan) -> str:
-    """SHA-256 of channel ids, sample ids and the rows' source data of both sides."""
-    import dask
+def _input_digest(plan: _Plan) -> str:
+    """SHA-256 of channel ids, sample ids and the rows' source data of both sides.
 
-    h = hashlib.sha256()
+    The parameters are hashed block by block by the tasks that read them
+    (:func:`ensemblex.store.input_digest`): on a cluster they stay on the workers.
+    """
+    from dask.base import tokenize
+
+    extra: list[bytes] = []
+    arrays: list[Any] = []
     sides = (plan.a,) if plan.symmetric else (plan.a, plan.b)
     for side in sides:
-        h.update(np.ascontiguousarray(side.channel_ids).astype(str).tobytes())
-        h.update(np.ascontiguousarray(side.sample_ids).astype(str).tobytes())
-        h.update(side.source.encode())
+        extra.append(np.ascontiguousarray(side.channel_ids).astype(str).tobytes())
+        extra.append(np.ascontiguousarray(side.sample_ids).astype(str).tobytes())
+        extra.append(side.source.encode())
         if side.source == "params":
             names = [*_PARAMS] + (["channel_label"] if side.has_label else [])
-            # the parameters are small (C x d x N): hash their values
-            values = dask.compute(*[side.ds[n].data for n in names])
-            for v in values:
-                arr = np.ascontiguousarray(to_numpy(v))
-                h.update(str((arr.dtype, arr.shape)).encode())
-                h.update(arr.tobytes())
+            arrays += [side.ds[n].transpose("channel", ...).data for n in names]
         else:
             # a stored bc is C x N x N: identify it by its Dask token (its source)
-            from dask.base import tokenize
-
-            h.update(tokenize(side.ds["bc"].data).encode())
-    return h.hexdigest()
+            extra.append(tokenize(side.ds["bc"].data).encode())
+    return _store.input_digest(arrays, extra=extra)
 
 
-@contextlib.contextmanager
-def _quiet_zarr() -> Iterator[None]:
-    """Silence zarr's notices about the formats xarray also writes to Zarr v3.
-
-    Zarr-python warns that consolidated metadata and the fixed-length UTF-32 string
-    type (what xarray writes for NumPy ``<U`` coordinates) are not yet in the v3
-    specification; both read back with zarr-python and xarray.
-    """
-    with warnings.catch_warnings():
-        try:
-            from zarr.errors import UnstableSpecificationWarning, ZarrUserWarning
-        except ImportError:  # zarr releases without these classes warn about neither
-            pass
-        else:
-            warnings.simplefilter("ignore", UnstableSpecificationWarning)
-            warnings.filterwarnings("ignore", "Consolidated metadata", ZarrUserWarning)
-        yield
-
-
-def _open_store(path: Path, identity: dict[str, Any], plan: _Plan) -> Any:
-    """Open the store of this computation, creating it if ``path`` does not exist."""
-    import zarr
-
-    if path.exists():
-        try:
-            group = zarr.open_group(str(path), mode="r+")
-        except Exception as err:
-            raise InputError(
-                f"store {str(path)!r} exists and is not a Zarr store written by "
-                "ensemblex.pairwise; choose another path (nothing was written)."
-            ) from err
-        held = group.attrs.get(STORE_KEY)
-        if not isinstance(held, dict):
-            raise InputError(
-                f"store {str(path)!r} exists and was not written by ensemblex.pairwise; "
-                "choose another path (nothing was written)."
-            )
-        held = json.loads(json.dumps(held))
-        want = json.loads(json.dumps(identity))
-        differ = sorted(k for k in set(held) | set(want) if held.get(k) != want.get(k))
-        if differ:
-            raise InputError(
-                f"store {str(path)!r} holds a different pairwise computation (differs in "
-                f"{', '.join(differ)}); it was not modified. Use another path, or delete "
-                "the store yourself to start over."
-            )
-        return group
-    n_a, n_b = plan.a.n_channels, plan.b.n_channels
-    nb_a, nb_b = plan.n_blocks
-    with _quiet_zarr():
-        # the coordinates, written by xarray (its encoding of strings, ints, floats in
-        # Zarr v3); mode "w-" refuses a path that appeared in the meantime
-        xr.Dataset(coords=_coords(plan)).to_zarr(
-            str(path), mode="w-", zarr_format=3, consolidated=False
-        )
-    group = zarr.open_group(str(path), mode="r+")
-    for name in ("joint_info", "nmi", "vi", "info_a", "repeat_info_a", "info_b", "repeat_info_b"):
-        dims = _dims(name)
-        long_name, units = _ATTRS[name]
-        group.create_array(
-            name,
-            shape=tuple(n_a if d == "channel_a" else n_b for d in dims),
-            chunks=tuple(plan.cc_a if d == "channel_a" else plan.cc_b for d in dims),
-            dtype="f4",
-            fill_value=np.nan,
-            dimension_names=dims,
-            attributes={"long_name": long_name, "units": units},
-        )
-    for side, n, cc in (("a", n_a, plan.cc_a), ("b", n_b, plan.cc_b)):
-        group.create_array(
-            f"sums_{side}",
-            shape=(2, n),
-            chunks=(2, cc),
-            dtype="f8",
-            fill_value=0,
-            dimension_names=("sum_term", f"channel_{side}"),
-            attributes={"long_name": "per-channel sums of log2 row sums: info, repeat"},
-        )
-        group.create_array(
-            f"done_channels_{side}",
-            shape=(nb_a if side == "a" else nb_b,),
-            chunks=(1,),
-            dtype="u1",
-            fill_value=0,
-            dimension_names=(f"tile_{side}",),
-            attributes={"long_name": f"1 where the sums of channel block {side} are written"},
-        )
-    group.create_array(
-        "done_tiles",
-        shape=(nb_a, nb_b),
-        chunks=(1, 1),
-        dtype="u1",
-        fill_value=0,
-        dimension_names=("tile_a", "tile_b"),
-        attributes={"long_name": "1 where the tile (and its mirror) is written"},
+def _store_tile(
+    logsum: Any,
+    path: str,
+    block: tuple[int, int],
+    origin: tuple[int, int],
+    sizes: tuple[int, int],
+    n_samples: int,
+    min_info: float,
+    symmetric: bool,
+) -> tuple[int, int]:
+    """Turn one tile's sums into its measures and write them (and, when symmetric,
+    their mirror). The per-channel information is read from the store's sums, which
+    are complete before any such tile runs, so no values travel in the graph."""
+    xp = get_namespace(logsum)
+    if symmetric:
+        logsum = logsum[:-1, :-1]  # the augmented tile: drop the constant channel
+    (sa, sb), (ra, rb) = origin, sizes
+    sums_a = _store.read(path, "sums_a", (slice(None), slice(sa, sa + ra)))
+    sums_b = _store.read(
+        path, "sums_" + ("a" if symmetric else "b"), (slice(None), slice(sb, sb + rb))
     )
-    group.attrs["ensemblex_version"] = __version__
-    # the identity goes last: a store without it is not a (complete) store of ours
-    group.attrs[STORE_KEY] = identity
-    return group
+    info_a, rep_a = (xp.asarray(_to_bits(s, n_samples)) for s in sums_a)
+    info_b, rep_b = (xp.asarray(_to_bits(s, n_samples)) for s in sums_b)
+    values = _measures_block(
+        logsum, info_a, info_b, rep_a, rep_b, n_samples=n_samples, min_info=min_info
+    )
+    return _store.write_tile(values, PAIRWISE_VARIABLES, path, block, origin, mirror=symmetric)
 
 
-def _zarr_array(group: Any, name: str) -> Any:
-    """``group[name]`` as an array (zarr types a member as array or group)."""
-    return group[name]
-
-
-def _write_channels(sums: Any, path: str, side: str, block: int, start: int) -> int:
-    """Write one block of per-channel sums, then its done marker."""
-    import zarr
-
-    group = zarr.open_group(path, mode="r+")
-    values = np.asarray(to_numpy(sums), dtype=np.float64)
-    _zarr_array(group, f"sums_{side}")[:, start : start + values.shape[1]] = values
-    _zarr_array(group, f"done_channels_{side}")[block] = 1
-    return block
-
-
-def _write_diagonal(
+def _store_diagonal(
     sums: Any, path: str, block: int, start: int, n_samples: int, min_info: float
 ) -> int:
     """Symmetric case: one augmented diagonal tile -> per-channel sums and its tile."""
@@ -805,87 +701,54 @@ def _write_diagonal(
     info = sums[:-1, -1]
     pairs = sums[:-1, :-1]
     repeat = xp.linalg.diagonal(pairs) if hasattr(xp, "linalg") else xp.diagonal(pairs)
-    _write_channels(xp.stack([info, repeat]), path, "a", block, start)
+    _store.write_channels(xp.stack([info, repeat]), path, "a", block, start)
     info_bits, rep_bits = _to_bits(info, n_samples), _to_bits(repeat, n_samples)
-    _write_tile(
-        pairs,
-        info_bits,
-        info_bits,
-        rep_bits,
-        rep_bits,
-        path,
-        (block, block),
-        (start, start),
-        n_samples,
-        min_info,
+    values = _measures_block(
+        pairs, info_bits, info_bits, rep_bits, rep_bits, n_samples=n_samples, min_info=min_info
     )
+    _store.write_tile(values, PAIRWISE_VARIABLES, path, (block, block), (start, start))
     return block
 
 
-def _write_tile(
-    logsum: Any,
-    info_a: Any,
-    info_b: Any,
-    rep_a: Any,
-    rep_b: Any,
-    path: str,
-    block: tuple[int, int],
-    origin: tuple[int, int],
-    n_samples: int,
-    min_info: float,
-    augmented: bool = False,
-    mirror: bool = False,
-) -> tuple[int, int]:
-    """Write one finished tile's joint_info, nmi, vi (and, with ``mirror``, their
-    transposes at the mirrored place), then its done marker."""
-    import zarr
+def _open_store(plan: _Plan, path: Path) -> tuple[_Plan, dict[str, Any]]:
+    """Open (or create) the store of ``plan``: the plan to resume it with, its identity.
 
-    if augmented:
-        logsum = logsum[:-1, :-1]
-    out = to_numpy(
-        _measures_block(
-            logsum, info_a, info_b, rep_a, rep_b, n_samples=n_samples, min_info=min_info
-        )
-    )
-    group = zarr.open_group(path, mode="r+")
-    (ra, rb), (sa, sb) = out.shape[1:], origin
-    for k, name in enumerate(("joint_info", "nmi", "vi")):
-        array = _zarr_array(group, name)
-        array[sa : sa + ra, sb : sb + rb] = out[k]
-        if mirror and block[0] != block[1]:
-            # the lower triangle, on disk too: the store holds the whole matrix
-            array[sb : sb + rb, sa : sa + ra] = out[k].T
-    # the marker goes last: an interrupted write leaves the tile marked missing
-    _zarr_array(group, "done_tiles")[block] = 1
-    return block
-
-
-def _finish_store(path: str, plan: _Plan, info: dict[str, np.ndarray]) -> None:
-    """Every tile is done: write the per-side information, the stamp, the metadata.
-
-    ``ensemblex_kind`` (in the stamp) marks the store finished; it is written after
-    the values, in one update of the group's attrs. A store that is already finished
-    is left untouched.
+    An unfinished store resumes with the chunks it was started with (its tiles are
+    laid out by them), saying so when other chunks were asked for; a finished one is
+    read whatever the chunks.
     """
-    import zarr
-
-    group = zarr.open_group(path, mode="r+")
-    if group.attrs.get("ensemblex_kind") == "pairwise":
-        return
-    for name, values in info.items():
-        _zarr_array(group, name)[:] = values
-    group.attrs.update(_stamp_attrs(plan))
-    with _quiet_zarr():
-        # one metadata document for readers (xr.open_zarr looks for it first)
-        zarr.consolidate_metadata(path)
+    variables = {
+        name: (_dims(name), {"long_name": _ATTRS[name][0], "units": _ATTRS[name][1]})
+        for name in (*PAIRWISE_VARIABLES, *_PER_CHANNEL)
+    }
+    held = _store.open_store(
+        path,
+        _identity(plan),
+        coords=_coords(plan),
+        variables=variables,
+        sizes={"channel_a": plan.a.n_channels, "channel_b": plan.b.n_channels},
+        chunks={"channel_a": plan.cc_a, "channel_b": plan.cc_b},
+        n_tiles=plan.n_blocks,
+    )
+    cc_a, cc_b = held["channel_chunk"]
+    chunks = (int(cc_a), int(cc_b), int(held["sample_chunk"]))
+    if chunks == (plan.cc_a, plan.cc_b, plan.sc) or _store.store_state(path) == "finished":
+        return plan, held
+    given = cc_a if cc_a == cc_b else [cc_a, cc_b]
+    warnings.warn(
+        f"store {str(path)!r} was started with channel_chunk={given}, "
+        f"sample_chunk={chunks[2]}; its missing tiles are computed with those "
+        "(chunking does not change the numbers).",
+        UserWarning,
+        stacklevel=4,
+    )
+    plan = _Plan(plan.a, plan.b, plan.symmetric, None, None, plan.min_info, chunks=chunks)
+    return plan, held
 
 
 def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
-    import dask
-    import dask.array as da
-
     try:
-        import zarr
+        import zarr  # noqa: F401
     except ImportError as err:  # an optional dependency
         raise MissingExtraError(
             "pairwise(store=...) writes a Zarr store and needs zarr>=3: "
@@ -893,11 +756,25 @@ def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
         ) from err
 
     path = Path(store)
-    identity = _identity(plan)
-    group = _open_store(path, identity, plan)
+    plan, identity = _open_store(plan, path)
     spath = str(path)
-    tag = identity["inputs_sha256"][:12]
+    if _store.store_state(path) != "finished":
+        _compute_store(plan, spath, identity)
+    # the result reads the store lazily (the whole matrix is on disk)
+    variables = _store.lazy_arrays(spath, PAIRWISE_VARIABLES)
+    variables |= {name: _store.read(spath, name) for name in _PER_CHANNEL}
+    ds = _dataset(plan, variables)
+    ds.attrs["store"] = spath
+    return ds
+
+
+def _compute_store(plan: _Plan, spath: str, identity: dict[str, Any]) -> None:
+    """Compute what the store at ``spath`` still misses, then mark it finished."""
+    import dask
+    from dask.base import tokenize
+
     symmetric = plan.symmetric
+    tag = tokenize(spath, identity)[:12]
     # the same tiles as the lazy path (augmented when symmetric): identical numbers
     logsum = plan.tile_sums(augment=symmetric)
     starts_a = np.cumsum((0, *plan.ids_a.chunks[0]))
@@ -905,14 +782,14 @@ def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
     # 1. per-channel sums: from the diagonal tiles (symmetric), else a cheap pass
     #    over C N^2 coefficients per side
     tasks = []
-    done_tiles = np.asarray(_zarr_array(group, "done_tiles")[:])
+    done_tiles = _store.read(spath, "done_tiles")
     if symmetric:
-        done = np.asarray(_zarr_array(group, "done_channels_a")[:])
+        done = _store.read(spath, "done_channels_a")
         for a in range(plan.n_blocks[0]):
             if done[a] and done_tiles[a, a]:
                 continue
             tasks.append(
-                dask.delayed(_write_diagonal)(
+                dask.delayed(_store_diagonal)(
                     logsum.blocks[a, a],
                     spath,
                     a,
@@ -924,44 +801,34 @@ def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
             )
     else:
         for side, starts in (("a", starts_a), ("b", starts_b)):
-            done = np.asarray(_zarr_array(group, f"done_channels_{side}")[:])
+            done = _store.read(spath, f"done_channels_{side}")
             sums = plan.channel_sums(side)
             for c in np.flatnonzero(done == 0):
                 tasks.append(
-                    dask.delayed(_write_channels)(
+                    dask.delayed(_store.write_channels)(
                         sums.blocks[:, int(c)], spath, side, int(c), int(starts[c])
                     )
                 )
     if tasks:
         dask.compute(*tasks)
-    group = zarr.open_group(spath, mode="r")
-    sums_a = np.asarray(_zarr_array(group, "sums_a")[:])
-    sums_b = sums_a if symmetric else np.asarray(_zarr_array(group, "sums_b")[:])
-    info_a, rep_a = _to_bits(sums_a[0], plan.n), _to_bits(sums_a[1], plan.n)
-    info_b, rep_b = _to_bits(sums_b[0], plan.n), _to_bits(sums_b[1], plan.n)
     # 2. the tiles still missing
-    done = np.asarray(_zarr_array(group, "done_tiles")[:])
-    xp = get_namespace(plan.meta)
+    done = _store.read(spath, "done_tiles")
     tasks = []
     for a, b in zip(*np.nonzero(done == 0), strict=True):
         a, b = int(a), int(b)
         if symmetric and a >= b:
             continue  # diagonal tiles written above; the lower ones with their mirror
-        sl_a = slice(int(starts_a[a]), int(starts_a[a + 1]))
-        sl_b = slice(int(starts_b[b]), int(starts_b[b + 1]))
+        origin = (int(starts_a[a]), int(starts_b[b]))
+        sizes = (int(starts_a[a + 1]) - origin[0], int(starts_b[b + 1]) - origin[1])
         tasks.append(
-            dask.delayed(_write_tile)(
+            dask.delayed(_store_tile)(
                 logsum.blocks[a, b],
-                xp.asarray(info_a[sl_a]),
-                xp.asarray(info_b[sl_b]),
-                xp.asarray(rep_a[sl_a]),
-                xp.asarray(rep_b[sl_b]),
                 spath,
                 (a, b),
-                (sl_a.start, sl_b.start),
+                origin,
+                sizes,
                 plan.n,
                 plan.min_info,
-                symmetric,
                 symmetric,
                 dask_key_name=f"pairwise-write-{a}-{b}-{tag}",
             )
@@ -969,19 +836,13 @@ def _pairwise_store(plan: _Plan, store: str | os.PathLike[str]) -> xr.Dataset:
     if tasks:
         dask.compute(*tasks)
     # 3. the finished store: per-side information, the stamp, consolidated metadata
+    sums_a = _store.read(spath, "sums_a")
+    sums_b = sums_a if symmetric else _store.read(spath, "sums_b")
     f32 = np.float32
     info = {
-        "info_a": info_a.astype(f32),
-        "repeat_info_a": rep_a.astype(f32),
-        "info_b": info_b.astype(f32),
-        "repeat_info_b": rep_b.astype(f32),
+        "info_a": _to_bits(sums_a[0], plan.n).astype(f32),
+        "repeat_info_a": _to_bits(sums_a[1], plan.n).astype(f32),
+        "info_b": _to_bits(sums_b[0], plan.n).astype(f32),
+        "repeat_info_b": _to_bits(sums_b[1], plan.n).astype(f32),
     }
-    _finish_store(spath, plan, info)
-    # 4. the result reads the store lazily (the whole matrix is on disk)
-    variables: dict[str, Any] = {
-        name: da.from_zarr(spath, component=name) for name in ("joint_info", "nmi", "vi")
-    }
-    variables.update(info)
-    ds = _dataset(plan, variables)
-    ds.attrs["store"] = spath
-    return ds
+    _store.finish(spath, info, _stamp_attrs(plan))
