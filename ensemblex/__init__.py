@@ -44,6 +44,8 @@ _LAZY = {
     "load_dataset": "datasets",
     "iter_dsprites": "datasets",
     "train_ensemble": "models",
+    "train_posteriors": "models",
+    "TrainConfig": "models",
     "load_ensemble": "models",
     "Ensemble": "models",
     "plot_traversals": "plot",

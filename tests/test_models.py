@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from ensemblex import plot_traversals
 from ensemblex.datasets import load_dataset
 
 tf = pytest.importorskip("tensorflow")
@@ -17,10 +18,11 @@ from ensemblex.estimators import bhattacharyya, information  # noqa: E402
 from ensemblex.models import (  # noqa: E402
     METHODS,
     Ensemble,
+    TrainConfig,
     load_ensemble,
-    plot_traversals,
     posteriors_from_savedmodels,
     train_ensemble,
+    train_posteriors,
 )
 from ensemblex.models.losses import (  # noqa: E402
     discriminator_loss,
@@ -427,3 +429,139 @@ def test_information_benchmark_on_trained_ring_channels(tmp_path):
         # the fingerprint estimate is a lower bound (within the Monte Carlo noise)
         assert row["estimates"]["100"]["bc"] <= row["poole_upper"] + 0.05
     assert (tmp_path / "information_trained.png").stat().st_size > 0
+
+
+# -- the settings object ---------------------------------------------------------------
+
+
+def test_train_config_checks_and_derived_settings():
+    cfg = TrainConfig(n_members=3, beta=[1.0, 2.0, 4.0], seed=5, hidden=[8, 4])
+    assert cfg.beta == (1.0, 2.0, 4.0) and cfg.hidden == (8, 4)
+    assert cfg.member_seeds() == [5, 6, 7]
+    assert TrainConfig(n_members=2, seed=[9, 3]).member_seeds() == [9, 3]
+    assert TrainConfig().resolved_loss == "bernoulli"
+    assert TrainConfig(dataset="ring").resolved_loss == "mse"
+    sweep = TrainConfig(n_members=2, seed=1).sweep([0.5, 8.0])
+    assert sweep.n_members == 4 and sweep.member_betas() == [0.5, 0.5, 8.0, 8.0]
+    assert sweep.member_seeds() == [1, 2, 3, 4]
+    with pytest.raises(AttributeError, match="cannot assign"):
+        cfg.steps = 3  # type: ignore[misc]
+    with pytest.raises(ValueError, match="one per member"):
+        TrainConfig(n_members=3, beta=[1.0, 2.0])
+    with pytest.raises(ValueError, match="beta must be finite"):
+        TrainConfig(beta=float("nan"))
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        TrainConfig(learning_rate=0.0)
+    with pytest.raises(ValueError, match="unknown option"):
+        TrainConfig(options={"c_max": 1.0})
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        TrainConfig(dataset="cifar")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="give at least one beta"):
+        cfg.sweep([])
+
+
+def test_config_and_keywords_train_the_same(digits):
+    kw = dict(n_members=2, seed=4, hidden=[16], latent_dim=2, steps=3, batch_size=8)
+    by_keywords = train_ensemble(digits, learning_rate=1e-2, progress=False, **kw)
+    cfg = TrainConfig(learning_rate=1e-2, **kw)
+    by_config = train_ensemble(digits, cfg, progress=False)
+    assert by_config.config == by_keywords.config
+    np.testing.assert_array_equal(by_config.history, by_keywords.history)
+    # keywords override the config's fields
+    again = train_ensemble(digits, cfg, steps=2, progress=False)
+    assert again.config["steps"] == 2 and again.history.shape == (2, 2)
+    with pytest.raises(TypeError, match="config must be a TrainConfig"):
+        train_ensemble(digits, {"steps": 2}, progress=False)  # type: ignore[arg-type]
+
+
+def test_train_posteriors_sweep_matches_train_ensemble():
+    cfg = TrainConfig(
+        dataset="ring",
+        n_members=2,
+        latent_dim=1,
+        steps=4,
+        batch_size=16,
+        hidden=(8,),
+        learning_rate=1e-3,
+        n_train=128,
+        n_fingerprint=24,
+        seed=3,
+    )
+    said: list[str] = []
+    post = train_posteriors(cfg.sweep([0.1, 2.0]), progress=False, log=said.append)
+    assert dict(post.sizes) == {"model": 4, "latent": 1, "sample": 24, "factor": 1}
+    assert post["beta"].values.tolist() == [0.1, 0.1, 2.0, 2.0]
+    assert post["seed"].values.tolist() == [3, 4, 5, 6]
+    assert post.attrs["dataset"] == "ring" and "beta 0.1, 2" in said[0]
+    # the same as training by hand on the same draws
+    train = load_dataset("ring", n_samples=128, seed=3, spacing="random")
+    sample = load_dataset("ring", n_samples=24, seed=4, spacing="even")
+    ens = train_ensemble(train, cfg.sweep([0.1, 2.0]), progress=False)
+    np.testing.assert_allclose(post["mean"].values, ens.posteriors(sample)["mean"].values)
+
+
+# -- the one optimiser -----------------------------------------------------------------
+
+
+def _numpy_adam(p, grad, steps, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Kingma & Ba, Algorithm 1 (efficient form, epsilon-hat as Keras), float64."""
+    p = np.array(p, dtype=float)
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    for t in range(1, steps + 1):
+        g = grad(p)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    return p
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_adam_matches_numpy_reference(dtype):
+    from ensemblex.models.optim import make_optimizer
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 4))
+    target = rng.normal(size=(3, 4))
+    start = rng.normal(size=(3, 4))
+
+    def grad(p):  # gradient of sum(a^2 (p - target)^2 / 2) + sin(p)
+        return a * a * (p - target) + np.cos(p)
+
+    x = tf.Variable(start.astype(dtype))
+    opt = make_optimizer("adam", [x], learning_rate=0.03)
+    for t in range(1, 41):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(0.5 * a * a * (x - target) ** 2 + tf.sin(x))
+        opt.apply(tape.gradient(loss, [x]), t)
+    want = _numpy_adam(start, grad, 40, 0.03)
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(x.numpy(), want, rtol=tol, atol=tol)
+    # and Keras' own Adam agrees (same epsilon placement; Keras keeps its step size in
+    # float32, hence the looser tolerance)
+    y = tf.Variable(start)
+    keras = tf.keras.optimizers.Adam(learning_rate=0.03, epsilon=1e-7)
+    for _ in range(40):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(0.5 * a * a * (y - target) ** 2 + tf.sin(y))
+        keras.apply_gradients([(tape.gradient(loss, y), y)])
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-6)
+
+
+def test_adam_mask_freezes_members_and_sgd_is_plain_descent():
+    from ensemblex.models.optim import Adam, make_optimizer
+
+    x = tf.Variable(np.ones((3, 2)))
+    opt = Adam({"w": x}, learning_rate=0.1)
+    grads = [tf.constant(np.full((3, 2), 2.0))]
+    for t in (1, 2):
+        opt.apply(grads, t, mask=tf.constant([True, False, True]))
+    np.testing.assert_allclose(x.numpy()[1], 1.0)  # the frozen member did not move
+    want = _numpy_adam(np.ones(2), lambda p: np.full(2, 2.0), 2, 0.1)
+    np.testing.assert_allclose(x.numpy()[[0, 2]], [want, want], rtol=1e-12)
+    assert set(opt.m) == {"w"} and float(opt.m["w"][1, 0]) == 0.0
+    y = tf.Variable([1.0, 2.0], dtype=tf.float64)
+    make_optimizer("sgd", [y], learning_rate=0.5).apply([tf.constant([2.0, -2.0], tf.float64)])
+    np.testing.assert_allclose(y.numpy(), [0.0, 3.0])
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        make_optimizer("lbfgs", [y], learning_rate=1.0)  # type: ignore[arg-type]

@@ -75,8 +75,9 @@ def posteriors_from_savedmodels(
     >>> dict(post.sizes), float(post.logvar[0, 0, 0])
     ({'model': 1, 'latent': 2, 'sample': 3}, -1.0)
     """
+    from ..datasets.rows import gather_rows as _gather
+    from ..datasets.rows import split_data as _split_data
     from ..posteriors import posteriors
-    from .training import _gather, _split_data
 
     tf = require_tf()
     batch_size = check_positive_int("batch_size", batch_size)
