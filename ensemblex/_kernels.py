@@ -2,21 +2,21 @@
 
 For a fixed sample row ``i``, ``sum_j BC^U_ij BC^V_ij`` for every pair of
 channels ``(U, V)`` is a Gram matrix ``A_i @ B_i.T`` of the rows ``i`` of every
-fingerprint (DESIGN, "The kernel"). A task of the engine owns a block of
-channels ``a``, a block of channels ``b`` and a block of rows ``i``; it
-generates the fingerprint rows it needs from the posterior parameters (never
+fingerprint (``docs/design.md`` section 1, "The kernel"). A task of the engine
+owns a block of channels ``a``, a block of channels ``b`` and a block of rows
+``i``; it generates the fingerprint rows it needs from the posterior parameters (never
 reading a stored ``(channel, N, N)`` array), multiplies them row by row and
 returns the float64 partial sum over its rows of ``log2(sum_j A_ij B_ij)``.
 
-Layout and call shape, measured on a 2-core OpenBLAS machine (see
-``benchmarks/pairwise.py``): the rows of one sample ``i`` are generated as a
-contiguous ``(channel, j)`` matrix and multiplied at once, a Python loop over
-``i`` of ``A_i @ B_i.T`` (the DESIGN's ``(i, channel, j)`` layout, one ``i`` at
-a time so that the generated rows stay in cache) into a preallocated buffer
-(``out=`` where the namespace has it: +15% at 3000 channels, the fresh
-``(Ca, Cb)`` array per row cost page faults). A diagonal tile multiplies
-``A_i @ A_i.T`` (NumPy uses SYRK). Three facts keep the per-element work small
-next to the GEMM:
+Layout and call shape (the choices and their measurements are in
+``docs/notes/kernels.md``; ``benchmarks/pairwise.py`` re-measures them): the
+rows of one sample ``i`` are generated as a contiguous ``(channel, j)`` matrix
+and multiplied at once, in a Python loop over ``i`` of ``A_i @ B_i.T`` (the
+design's ``(i, channel, j)`` layout, one ``i`` at a time so that the generated
+rows stay in cache) into a preallocated buffer (``out=`` where the namespace
+has it, so that no fresh ``(Ca, Cb)`` array is allocated per row). A diagonal
+tile multiplies ``A_i @ A_i.T`` (NumPy uses SYRK). Three facts keep the
+per-element work small next to the GEMM:
 
 - every row sum is ``>= 1`` (the ``j = i`` term is ``1 * 1``) and ``<= N``, so
   the product of up to ``k = floor(log(max_float) / log(N)) - 1`` row sums
@@ -25,12 +25,11 @@ next to the GEMM:
 - Bhattacharyya coefficients are generated in the product form
   ``BC = sqrt(2 s_i s_j / (v_i + v_j)) * exp(-(mu_i - mu_j)^2 / (4 (v_i + v_j)))``
   (``v = exp(logvar)``, ``s = sqrt(v)``), the same coefficients as
-  :func:`ensemblex.estimators.bhattacharyya_between` (to float32 rounding, tested)
-  in fewer elementwise passes, with no validation per call (about 2.2 ns per
-  coefficient per core, an order of magnitude under the estimator); overflow is avoided by measuring every channel's
-  variances relative to its largest one (BC is invariant to scaling all
-  variances by ``c`` and all means by ``sqrt(c)``), so log-variances in
-  ``[-30, 30]`` stay finite in float32;
+  :func:`ensemblex.estimators.bhattacharyya_between` (to float32 rounding,
+  tested) in fewer elementwise passes, with no validation per call; overflow
+  is avoided by measuring every channel's variances relative to its largest
+  one (BC is invariant to scaling all variances by ``c`` and all means by
+  ``sqrt(c)``), so log-variances in ``[-30, 30]`` stay finite in float32;
 - a padding component (mean 0, logvar 0 in the whole block) and a constant
   label row are factors of exactly 1 and are skipped.
 
