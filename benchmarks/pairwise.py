@@ -7,7 +7,7 @@ process, so that memory and BLAS threading are measured cleanly):
     multiply-adds per second (best of several repeats);
 (b) the engine's rate in channel-pair x sample^2 products per second at
     C = 1000 and 3000 channels, N = 300 samples, from posteriors, and its ratio to
-    (a). Two rates are printed: over all C^2 ordered pairs (the work the DESIGN
+    (a). Two rates are printed: over all C^2 ordered pairs (the work docs/design.md
     counts: 2 C^2 N^2 flops) and over the C (C + 1) / 2 pairs the engine really
     computes (it mirrors the lower triangle);
 (c) a plain float64 per-pair reference at C = 300, N = 300 (for each ordered

@@ -1,4 +1,4 @@
-"""Exact estimators of DESIGN.md section 1: pure array math, no xarray.
+"""Exact estimators of docs/design.md section 1: pure array math, no xarray.
 
 Every function takes the array namespace of its inputs (NumPy, CuPy or any
 array-API namespace) and never calls ``np.`` on data. All information is in
@@ -373,7 +373,7 @@ def joint_information(bc_u: Any, bc_v: Any) -> Any:
 
 
 def nmi(i_u: Any, i_v: Any, j_uv: Any, j_uu: Any, j_vv: Any, *, min_info: float = MIN_INFO) -> Any:
-    """Normalised mutual information of two channels (DESIGN eq. 3), elementwise.
+    """Normalised mutual information of two channels (docs/design.md eq. 3), elementwise.
 
     ``(I_U + I_V - J_UV) / sqrt((2 I_U - J_UU) (2 I_V - J_VV))``.
 
@@ -425,7 +425,7 @@ def nmi(i_u: Any, i_v: Any, j_uv: Any, j_uu: Any, j_vv: Any, *, min_info: float 
 
 
 def vi(j_uv: Any, j_uu: Any, j_vv: Any) -> Any:
-    """Variation of information (DESIGN eq. 4), elementwise: ``2 J_UV - J_UU - J_VV``.
+    """Variation of information (docs/design.md eq. 4), elementwise: ``2 J_UV - J_UU - J_VV``.
 
     For hard clusterings this is ``H(U|V) + H(V|U)`` in bits. Inputs broadcast;
     no threshold applies (VI is defined for any channel).

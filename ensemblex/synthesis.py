@@ -749,7 +749,7 @@ def ring_uniformity(mean: Any, angles: Any = None) -> float:
 
     The Euclidean distances between the posterior means of neighbouring points
     around the circle, including the pair that closes the circle (last, first);
-    population std (``ddof=0``) over their mean (DESIGN.md, paper Fig. 6c). A
+    population std (``ddof=0``) over their mean (docs/design.md section 1, paper Fig. 6c). A
     perfectly even ring gives 0.
 
     Parameters

@@ -1,4 +1,4 @@
-"""Oracle tests of the exact estimators (DESIGN.md section 1).
+"""Oracle tests of the exact estimators (docs/design.md section 1).
 
 Oracles: scikit-learn's NMI and contingency-table entropies for hard labels,
 the textbook Bhattacharyya / KL formulas in plain float64 NumPy, a plain NumPy
@@ -35,7 +35,7 @@ from ensemblex.estimators import (
 FAST = settings(max_examples=60, deadline=None)
 
 
-# -- plain float64 references, written straight from DESIGN.md section 1 ----------
+# -- plain float64 references, written straight from docs/design.md section 1 ---
 
 
 def bc_reference(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ def _fingerprints(
     kind: Any = None,
     with_bc: bool = True,
 ) -> xr.Dataset:
-    """A Fingerprints dataset per CONTRACTS.md (bc, when asked for, computed in float64)."""
+    """A Fingerprints dataset per docs/design.md section 2 (bc, when asked for, computed in float64)."""
     n_channel, n_comp, n_sample = mean.shape
     sample = np.arange(n_sample) if sample is None else np.asarray(sample)
     data = {
@@ -179,7 +179,7 @@ def test_kernel_matches_plain_reference(backend: Any, rng: np.random.Generator) 
 
 
 def test_kernel_extreme_logvars_are_finite(rng: np.random.Generator) -> None:
-    """Log-variances in [-30, 30] and large means stay finite in float32 (DESIGN 1)."""
+    """Log-variances in [-30, 30] and large means stay finite in float32 (docs/design.md section 1)."""
     mean = rng.normal(scale=1e3, size=(3, 2, 40)).astype(np.float32)
     logvar = rng.uniform(-30, 30, size=(3, 2, 40)).astype(np.float32)
     rows = GaussianRows(mean, logvar)

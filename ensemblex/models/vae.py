@@ -1,6 +1,6 @@
 """Encoder, decoder and FactorVAE discriminator of K members as one graph.
 
-Architectures (DESIGN.md section 4):
+Architectures (docs/design.md section 4):
 
 - ``"mlp"``: the data flattened, ``hidden`` dense layers (default 2 x 256,
   ``tanh``, the ring toy), a dense layer to ``2 * latent_dim`` (mean, logvar);
