@@ -25,6 +25,7 @@ train: 3 steps
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 import time
 from collections.abc import Iterator
@@ -261,6 +262,12 @@ def _plain_dask_callback(label: str, stream: IO[str], interval: float) -> Any:
     return _PlainDask()
 
 
+#: whether a dask_progress block is active (nested blocks report nothing more)
+_DASK_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ensemblex_dask_progress", default=False
+)
+
+
 @contextlib.contextmanager
 def dask_progress(
     enabled: bool = True,
@@ -275,7 +282,8 @@ def dask_progress(
     Otherwise: ``"<label>: started"`` at the first computation, at most one
     line every ``interval`` seconds (default :data:`PLAIN_INTERVAL_S`) with the
     tasks done, and ``"<label>: done in T"`` when the block ends.
-    ``enabled=False`` shows nothing.
+    ``enabled=False`` shows nothing. Inside another ``dask_progress`` block
+    it adds nothing: the outer block reports.
 
     Examples
     --------
@@ -287,20 +295,26 @@ def dask_progress(
     >>> total, log.getvalue().splitlines()[0], log.getvalue().splitlines()[-1].startswith("sum: done")
     (10, 'sum: started', True)
     """
-    if not enabled:
+    if not enabled or _DASK_PROGRESS.get():
+        # off, or inside another dask_progress block: that one reports already
         yield
         return
-    out = _stream(stream)
-    if is_terminal(out):
-        from dask.diagnostics import ProgressBar
+    token = _DASK_PROGRESS.set(True)
+    try:
+        out = _stream(stream)
+        if is_terminal(out):
+            from dask.diagnostics import ProgressBar
 
-        with ProgressBar(minimum=1.0, out=out):
+            with ProgressBar(minimum=1.0, out=out):
+                yield
+            return
+        every = PLAIN_INTERVAL_S if interval is None else interval
+        callback = _plain_dask_callback(label, out, every)
+        with callback:
             yield
-        return
-    callback = _plain_dask_callback(label, out, PLAIN_INTERVAL_S if interval is None else interval)
-    with callback:
-        yield
-    callback.finish_stage()
+        callback.finish_stage()
+    finally:
+        _DASK_PROGRESS.reset(token)
 
 
 # -- the scheduler --------------------------------------------------------------------

@@ -14,9 +14,14 @@ Input posteriors may be any netCDF/Zarr file with variables ``mean`` and
 ``logvar`` on dims (model, latent, sample), written by ensemblex or by plain
 xarray, so models trained elsewhere plug in.
 
-A user mistake (a missing file, the wrong kind of file, a missing variable, a
-bad option) prints one line on stderr and exits with a non-zero code; a
-traceback means a bug in ensemblex.
+This module parses options and calls the library; it holds no analysis of
+its own. Outputs are safe: no subcommand replaces an existing output (a file,
+a figure, a non-empty demo folder) without ``--overwrite``.
+
+A user mistake (:class:`ensemblex.errors.UserError`, a missing or unwritable
+file, a bad option) prints one line on stderr and exits with a non-zero code.
+Anything else is a bug in ensemblex: it keeps its traceback, followed by a
+line asking to report it.
 
 Examples
 --------
@@ -28,15 +33,17 @@ ensemblex ...
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
+import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ._version import __version__
+from .errors import InputError, UserError
+from .estimators import MIN_INFO
 
 __all__ = ["build_parser", "main"]
 
@@ -44,24 +51,21 @@ __all__ = ["build_parser", "main"]
 EXIT_USER_ERROR = 1
 #: exit code for bad options (argparse's convention)
 EXIT_USAGE = 2
+#: exit code for a bug in ensemblex (sysexits' EX_SOFTWARE)
+EXIT_BUG = 70
 #: exit code after Ctrl-C (128 + SIGINT)
 EXIT_INTERRUPTED = 130
 
-# Exceptions that mean "the user gave us something we cannot use". Everything
-# else is a bug and shows its traceback. OSError covers missing, unreadable or
-# truncated files (FileNotFoundError is one) and unreachable scheduler addresses.
-_USER_ERRORS = (ValueError, TypeError, OSError, ImportError)
-
-_EXTRAS = {
-    "tensorflow": "train",
-    "keras": "train",
-    "zarr": "zarr",
-    "cupy": "gpu",
-}
-
-
-class UserError(ValueError):
-    """A mistake in what the user asked for; reported as one line, no traceback."""
+# What a user can cause and fix: ensemblex's own UserError hierarchy and the
+# file-system errors of the paths they gave. Anything else is a bug.
+_FILE_ERRORS = (
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    FileExistsError,
+)
+_USER_ERRORS = (UserError, *_FILE_ERRORS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,9 +127,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _min_samples(text: str) -> int | str:
+def _min_samples(text: str) -> int | None:
+    """``auto`` (``None``: the library's rule) or an integer >= 2."""
     if text == "auto":
-        return "auto"
+        return None
     try:
         value = int(text)
     except ValueError:
@@ -156,18 +161,27 @@ def _store_format(path: str | Path, option: str = "--out") -> str:
         return "netcdf"
     if suffix == ".zarr":
         return "zarr"
-    raise UserError(f"{option} {str(path)!r} must end in .nc (netCDF4) or .zarr (Zarr)")
+    raise InputError(f"{option} {str(path)!r} must end in .nc (netCDF4) or .zarr (Zarr)")
 
 
-def _check_out(path: str | Path, option: str = "--out", *, overwrite: bool = True) -> Path:
-    """The output path, with its parent folder created; checked before any long work."""
+def _check_out(path: str | Path, option: str = "--out", *, overwrite: bool = False) -> Path:
+    """The output path, with its parent folder created; checked before any long work.
+
+    An existing output is refused unless ``overwrite``: no subcommand replaces
+    a user's file without being asked to.
+    """
     out = Path(path)
     if out.exists() and out.is_dir() and out.suffix.lower() != ".zarr":
-        raise UserError(f"{option} {str(out)!r} is a folder; give a file name")
+        raise InputError(f"{option} {str(out)!r} is a folder; give a file name")
     if out.exists() and not overwrite:
-        raise UserError(f"{option} {str(out)!r} already exists; pass --overwrite to replace it")
+        raise InputError(f"{option} {str(out)!r} already exists; pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (not ``None``): the rest keep the library's defaults."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 _KIND_NAMES = {
@@ -178,18 +192,19 @@ _KIND_NAMES = {
 }
 
 
-def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "input") -> Any:
+def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "INPUT") -> Any:
     """Open an ensemblex dataset file and check that it is one of ``kinds``.
 
-    Posteriors written by plain xarray (``mean``/``logvar`` on
-    ``(model, latent, sample)``) are validated and stamped.
+    ``role`` names the file in errors as the usage line does (``POSTERIORS``,
+    ``PAIRWISE``, ``--clusters``). Posteriors written by plain xarray
+    (``mean``/``logvar`` on ``(model, latent, sample)``) are validated and stamped.
 
     Examples
     --------
-    >>> open_input("no-such-file.nc", ["posteriors"])
+    >>> open_input("no-such-file.nc", ["posteriors"], role="POSTERIORS")
     Traceback (most recent call last):
     ...
-    FileNotFoundError: input file 'no-such-file.nc' does not exist
+    FileNotFoundError: POSTERIORS file 'no-such-file.nc' does not exist
     """
     from ._kinds import dataset_kind
 
@@ -202,7 +217,7 @@ def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "input") -
     # unfinished one is refused by open_dataset with what to do)
     try:
         ds = open_dataset(p)
-    except ValueError:
+    except UserError:
         if "posteriors" not in kinds:
             raise
         # name the missing variable or wrong dims of a would-be Posteriors file
@@ -226,7 +241,7 @@ def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "input") -
         wanted = " or ".join(_KIND_NAMES[k] for k in kinds)
         got = f"a {kind.capitalize()} dataset" if kind else "a dataset ensemblex does not recognise"
         variables = ", ".join(sorted(map(str, ds.data_vars))) or "none"
-        raise UserError(
+        raise InputError(
             f"{role} file {str(path)!r} is {got} (variables: {variables}); expected {wanted}"
         )
     if kind == "posteriors":
@@ -234,60 +249,6 @@ def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "input") -
 
         ds = validate_posteriors(ds, what=f"{role} file {str(path)!r}")
     return ds
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[None]:
-    """A Dask progress bar on stderr for computations on the local scheduler."""
-    if not enabled:
-        yield
-        return
-    from dask.diagnostics import ProgressBar
-
-    with ProgressBar(minimum=1.0, out=sys.stderr):
-        yield
-
-
-@contextlib.contextmanager
-def dask_scheduler(address: str | None, *, progress: bool = True) -> Iterator[Any]:
-    """Run the block on the local threaded scheduler or on a ``dask.distributed`` cluster.
-
-    ``address`` is a scheduler address such as ``tcp://10.0.0.5:8786``;
-    ``None`` uses the local threaded scheduler with a progress bar. Yields the
-    ``distributed.Client`` or ``None``.
-    """
-    if address is None:
-        with _progress(progress):
-            yield None
-        return
-    try:
-        from distributed import Client
-    except ImportError as err:  # pragma: no cover - distributed is a dependency
-        raise ImportError(
-            f"--scheduler needs dask.distributed: pip install distributed ({err})"
-        ) from err
-    try:
-        client = Client(address, timeout="15s", set_as_default=True)
-    except (OSError, TimeoutError) as err:
-        raise UserError(f"cannot connect to the Dask scheduler at {address!r}: {err}") from err
-    try:
-        _log(f"running on the Dask cluster at {address} (dashboard: {client.dashboard_link})")
-        yield client
-    finally:
-        client.close()
-
-
-def _compute(ds: Any, client: Any, progress: bool) -> Any:
-    """Compute a lazy dataset, with a progress bar on either kind of scheduler."""
-    if client is None:
-        return ds.compute()
-    future = client.compute(ds)
-    if progress:
-        from distributed import progress as distributed_progress
-
-        distributed_progress(future)
-        print(file=sys.stderr)
-    return future.result()
 
 
 def _save(ds: Any, path: Path, overwrite: bool = False) -> None:
@@ -307,11 +268,25 @@ def _summarise_pairwise(pw: Any, min_info: float) -> str:
     )
 
 
+def _fingerprints(src: Any, args: argparse.Namespace, channels: Any = "latent") -> Any:
+    """Fingerprints of an opened POSTERIORS file (or the file itself if it holds them)."""
+    from .fingerprints import fingerprint
+
+    if "bc" in src:
+        return src
+    return fingerprint(
+        src,
+        channels=channels,
+        channel_chunk=getattr(args, "channel_chunk", None),
+        sample_chunk=getattr(args, "sample_chunk", None),
+    )
+
+
 # -- subcommands ----------------------------------------------------------------------
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .demo import save_posteriors, train_posteriors
+    from .demo import train_posteriors
 
     out = _check_out(args.out, overwrite=args.overwrite)
     _store_format(out)
@@ -339,7 +314,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         dataset_options=options,
         log=_log,
     )
-    save_posteriors(post, out, overwrite=args.overwrite)
+    _save(post, out, args.overwrite)
     _log(
         f"wrote {out}: posteriors of {post.sizes['model']} models x {post.sizes['latent']} "
         f"latents on {post.sizes['sample']} samples ({time.perf_counter() - t0:.0f} s)"
@@ -348,22 +323,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_fingerprint(args: argparse.Namespace) -> int:
-    from .fingerprints import fingerprint, label_fingerprints
+    from ._runtime import dask_progress
+    from .fingerprints import concat_fingerprints, label_fingerprints
 
     out = _check_out(args.out, overwrite=args.overwrite)
     _store_format(out)
     post = open_input(args.posteriors, ["posteriors"], role="POSTERIORS")
-    fp = fingerprint(
-        post,
-        channels=args.channels,
-        channel_chunk=args.channel_chunk,
-        sample_chunk=args.sample_chunk,
-    )
+    fp = _fingerprints(post, args, args.channels)
     if args.labels:
-        from .fingerprints import concat_fingerprints
-
         if "labels" not in post:
-            raise UserError(
+            raise InputError(
                 f"--labels: POSTERIORS file {args.posteriors!r} has no 'labels' variable"
             )
         fp = concat_fingerprints(
@@ -374,7 +343,7 @@ def _cmd_fingerprint(args: argparse.Namespace) -> int:
         )
     n = fp.sizes["channel"] * fp.sizes["sample_i"] * fp.sizes["sample_j"]
     _log(f"materialising {fp.sizes['channel']} fingerprints ({4 * n / 1e6:.1f} MB) to {out}")
-    with _progress(not args.no_progress):
+    with dask_progress(not args.no_progress, label="fingerprint"):
         _save(fp, out, args.overwrite)
     _log(f"wrote {out}")
     return 0
@@ -388,8 +357,8 @@ def _against(args: argparse.Namespace, post: Any) -> Any:
         return None
     if args.against == "labels":
         if "labels" not in post:
-            raise UserError(
-                f"--against labels: {args.input!r} has no 'labels' variable "
+            raise InputError(
+                f"--against labels: POSTERIORS file {args.input!r} has no 'labels' variable "
                 "(ground-truth factors (factor, sample)); give another POSTERIORS file instead"
             )
         return label_fingerprints(post)
@@ -400,47 +369,30 @@ def _against(args: argparse.Namespace, post: Any) -> Any:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .fingerprints import fingerprint
+    from ._runtime import compute, dask_scheduler
     from .pairwise import pairwise
 
     fmt = _store_format(args.out)
     # a Zarr store that exists is a run to resume, not a file to overwrite
     out = _check_out(args.out, overwrite=args.overwrite or fmt == "zarr")
-    src = open_input(args.input, ["posteriors", "fingerprints"], role="INPUT")
-    if "bc" in src:  # a Fingerprints file
-        fp = src
-    else:
-        fp = fingerprint(
-            src,
-            channels=args.channels,
-            channel_chunk=args.channel_chunk,
-            sample_chunk=args.sample_chunk,
-        )
+    src = open_input(args.input, ["posteriors", "fingerprints"], role="POSTERIORS")
+    fp = _fingerprints(src, args, args.channels)
     other = _against(args, src)
     t0 = time.perf_counter()
     progress = not args.no_progress
-    with dask_scheduler(args.scheduler, progress=progress) as client:
+    options = {
+        "min_info": args.min_info,
+        "channel_chunk": args.channel_chunk,
+        "sample_chunk": args.sample_chunk,
+    }
+    with dask_scheduler(args.scheduler, progress=progress, label="compare") as client:
         if fmt == "zarr":
             if out.exists():
                 _log(f"resuming the run stored in {out}")
-            pw = pairwise(
-                fp,
-                other,
-                min_info=args.min_info,
-                channel_chunk=args.channel_chunk,
-                sample_chunk=args.sample_chunk,
-                store=out,
-            )
             # the finished store is the Pairwise dataset (the input of `ensemblex cluster`)
+            pw = pairwise(fp, other, store=out, **options)
         else:
-            pw = pairwise(
-                fp,
-                other,
-                min_info=args.min_info,
-                channel_chunk=args.channel_chunk,
-                sample_chunk=args.sample_chunk,
-            )
-            pw = _compute(pw, client, progress)
+            pw = compute(pairwise(fp, other, **options), client, progress=progress, label="compare")
             _save(pw, out, args.overwrite)
     _log(
         f"wrote {out}: {_summarise_pairwise(pw, args.min_info)} ({time.perf_counter() - t0:.1f} s)"
@@ -448,44 +400,60 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_min_samples(cl: Any) -> None:
+    """Say which ``min_samples`` the clustering used, and by which rule."""
+    used = cl.attrs.get("min_samples")
+    if used is None:
+        return
+    rule = cl.attrs.get("min_samples_rule")
+    _log(f"min_samples={used}" + (f" ({rule})" if rule else ""))
+
+
+def _log_groups(cl: Any, pw: Any) -> None:
+    """Print the table of groups (``describe_groups``) when there are any."""
+    from . import structure
+
+    describe = getattr(structure, "describe_groups", None)
+    if describe is None or not any(int(g) >= 0 for g in cl["group"].values):
+        return
+    table = describe(cl, pairwise=pw)
+    print(table.to_string(index=False))
+
+
 def _cmd_cluster(args: argparse.Namespace) -> int:
-    from .demo import auto_min_samples
-    from .fingerprints import fingerprint
+    from ._runtime import compute
     from .pairwise import pairwise
     from .structure import cluster
 
     out = _check_out(args.out, overwrite=args.overwrite)
     _store_format(out)
-    figure = _check_out(args.figure, "--figure") if args.figure is not None else None
-    src = open_input(args.input, ["pairwise", "fingerprints", "posteriors"], role="INPUT")
+    figure = (
+        _check_out(args.figure, "--figure", overwrite=args.overwrite)
+        if args.figure is not None
+        else None
+    )
+    src = open_input(args.input, ["pairwise", "fingerprints", "posteriors"], role="PAIRWISE")
     fp = None
     if args.posteriors is not None:
         post = open_input(args.posteriors, ["posteriors", "fingerprints"], role="--posteriors")
-        fp = post if "bc" in post else fingerprint(post)
+        fp = _fingerprints(post, args)
     if "nmi" in src and "joint_info" in src:  # Pairwise
         pw = src
     else:
         if fp is None:
-            fp = src if "bc" in src else fingerprint(src)
-        with _progress(not args.no_progress):
-            pw = pairwise(fp, min_info=args.min_info).compute()
-    if args.min_samples == "auto":
-        min_samples = auto_min_samples(pw, min_info=args.min_info)
-        _log(f"min_samples={min_samples} (auto, from the number of informative channels)")
-    else:
-        min_samples = args.min_samples
-    if fp is not None:
-        cl = cluster(
-            fp, metric=args.metric, min_samples=min_samples, min_info=args.min_info, pairwise=pw
+            fp = _fingerprints(src, args)
+        pw = compute(
+            pairwise(fp, min_info=args.min_info), progress=not args.no_progress, label="compare"
         )
-    else:
-        cl = cluster(pw, metric=args.metric, min_samples=min_samples, min_info=args.min_info)
+    cl = _cluster(cluster, fp if fp is not None else pw, pw, args)
     _save(cl, out, args.overwrite)
     n_groups = len({int(g) for g in cl["group"].values if g >= 0})
+    _log_min_samples(cl)
     _log(
         f"wrote {out}: {int(cl['informative'].sum())} informative channels of "
         f"{cl.sizes['channel']}, {n_groups} group(s)"
     )
+    _log_groups(cl, pw)
     if figure is not None:
         from .plot import plot_structure
 
@@ -494,20 +462,50 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measure_keyword(func: Callable[..., Any], old: str) -> str:
+    """``"measure"``, or the function's older name for it (``metric``, ``objective``)."""
+    import inspect
+
+    return "measure" if "measure" in inspect.signature(func).parameters else old
+
+
+def _cluster(cluster: Callable[..., Any], ds: Any, pw: Any, args: argparse.Namespace) -> Any:
+    """Call ``cluster()`` with the CLI's options; ``--min-samples auto`` is the library's rule."""
+    import inspect
+
+    options: dict[str, Any] = {"min_info": args.min_info}
+    if ds is not pw:
+        options["pairwise"] = pw
+    parameters = inspect.signature(cluster).parameters
+    options[_measure_keyword(cluster, "metric")] = args.measure
+    if args.min_samples is not None:
+        options["min_samples"] = args.min_samples
+    elif parameters["min_samples"].default not in (None, "auto"):
+        # TODO(H2 lands the rule in structure): until then, the demo's rule
+        from .demo import auto_min_samples
+
+        options["min_samples"] = auto_min_samples(pw, min_info=args.min_info)
+    return cluster(ds, **options)
+
+
 def _cmd_synthesize(args: argparse.Namespace) -> int:
-    from .demo import group_channels, plot_synthesis
-    from .fingerprints import fingerprint
+    from .demo import group_channels
+    from .plot import plot_synthesis
     from .synthesis import synthesize
 
     out = _check_out(args.out, overwrite=args.overwrite)
     _store_format(out)
-    figure = _check_out(args.figure, "--figure") if args.figure is not None else None
-    src = open_input(args.input, ["posteriors", "fingerprints"], role="INPUT")
-    fp = src if "bc" in src else fingerprint(src)
+    figure = (
+        _check_out(args.figure, "--figure", overwrite=args.overwrite)
+        if args.figure is not None
+        else None
+    )
+    src = open_input(args.input, ["posteriors", "fingerprints"], role="POSTERIORS")
+    fp = _fingerprints(src, args)
     if args.group is not None and args.clusters is None:
-        raise UserError("--group needs --clusters CLUSTERS.nc (the output of ensemblex cluster)")
+        raise InputError("--group needs --clusters CLUSTERS.nc (the output of ensemblex cluster)")
     if args.channels is not None and args.clusters is not None:
-        raise UserError("give either --channels or --clusters/--group, not both")
+        raise InputError("give either --channels or --clusters/--group, not both")
     channels = args.channels
     if args.clusters is not None:
         cl = open_input(args.clusters, ["clusters"], role="--clusters")
@@ -517,27 +515,29 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
         known = {int(c) for c in fp["channel"].values}
         unknown = [c for c in channels if c not in known]
         if unknown:
-            raise UserError(
-                f"channel id(s) {unknown} are not channels of {args.input!r} "
+            raise InputError(
+                f"channel id(s) {unknown} are not channels of POSTERIORS file {args.input!r} "
                 f"(it has channels 0..{len(known) - 1})"
             )
+    # options the user did not give keep the library's defaults (one set for all)
     syn = synthesize(
         fp,
         n_dims=args.n_dims,
-        objective=args.objective,
         channels=channels,
-        steps=args.steps,
-        learning_rate=args.learning_rate,
-        optimizer=args.optimizer,
-        batch_rows=args.batch_rows,
         seed=args.seed,
         progress=not args.no_progress,
+        **_given(
+            **{_measure_keyword(synthesize, "objective"): args.measure},
+            steps=args.steps,
+            learning_rate=args.learning_rate,
+            optimizer=args.optimizer,
+            batch_rows=args.batch_rows,
+        ),
     )
     _save(syn, out, args.overwrite)
     _log(f"wrote {out}: a synthesised {args.n_dims}-D channel on {syn.sizes['sample']} samples")
     if figure is not None:
-        labels = src.get("labels")
-        plot_synthesis(syn, figure, labels=labels)
+        plot_synthesis(syn, figure, labels=src.get("labels"))
         _log(f"wrote {figure}")
     return 0
 
@@ -547,8 +547,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder {args.dir!r} does not exist")
-    path = write_report(run_dir, out=args.out)
+        raise FileNotFoundError(f"run folder DIR {args.dir!r} does not exist")
+    out = Path(args.out) if args.out is not None else run_dir / "report.html"
+    _check_out(out, overwrite=args.overwrite)
+    path = write_report(run_dir, out=out)
     print(f"report: {path}")
     return 0
 
@@ -562,19 +564,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         seed=args.seed,
         progress=not args.no_progress,
+        overwrite=args.overwrite,
         log=_log,
     )
     print(f"report: {path}")
     return 0
 
 
-# -- the parser -----------------------------------------------------------------------
+# -- the parser: one function per subcommand ------------------------------------------
 
 
-def _add_common(p: argparse.ArgumentParser, *, overwrite: bool = True) -> None:
-    if overwrite:
-        p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace outputs that exist (never other files)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="do not show progress")
 
 
 def _add_channels(p: argparse.ArgumentParser) -> None:
@@ -601,34 +605,14 @@ def _add_chunks(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``ensemblex`` command.
+def _add_min_info(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--min-info", type=_nonneg_float, default=MIN_INFO, help=what)
 
-    Examples
-    --------
-    >>> args = build_parser().parse_args(["compare", "post.nc", "--out", "pw.nc"])
-    >>> args.command, args.min_info, args.scheduler
-    ('compare', 0.01, None)
-    """
-    parser = _Parser(
-        prog="ensemblex",
-        description=(
-            "Compare the information content of representation spaces across ensembles "
-            "of trained models (Murphy, Dillavou & Bassett, TMLR 2025)."
-        ),
-        epilog="Start with: ensemblex demo --out demo-output",
-        formatter_class=_Formatter,
-    )
-    parser.add_argument("--version", action="version", version=f"ensemblex {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
-    sub.required = True
 
-    def add(name: str, help_: str, description: str, func: Callable[..., int]) -> Any:
-        p = sub.add_parser(name, help=help_, description=description, formatter_class=_Formatter)
-        p.set_defaults(func=func)
-        return p
+Adder = Callable[[str, str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 
-    # train
+
+def _parser_train(add: Adder) -> None:
     p = add(
         "train",
         "train a VAE ensemble and write its posteriors",
@@ -692,7 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     _add_common(p)
 
-    # fingerprint
+
+def _parser_fingerprint(add: Adder) -> None:
     p = add(
         "fingerprint",
         "materialise the Bhattacharyya fingerprints (optional step)",
@@ -705,14 +690,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="fingerprints file to write (.nc or .zarr)")
     _add_channels(p)
     p.add_argument(
-        "--labels",
-        action="store_true",
-        help="append the ground-truth factors as label channels",
+        "--labels", action="store_true", help="append the ground-truth factors as label channels"
     )
     _add_chunks(p)
     _add_common(p)
 
-    # compare
+
+def _parser_compare(add: Adder) -> None:
     p = add(
         "compare",
         "all-pairs NMI and VI between channels",
@@ -723,9 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_compare,
     )
     p.add_argument(
-        "input",
-        metavar="POSTERIORS",
-        help="posteriors (or fingerprints) file (.nc or .zarr)",
+        "input", metavar="POSTERIORS", help="posteriors (or fingerprints) file (.nc or .zarr)"
     )
     p.add_argument("--out", required=True, help="pairwise file to write (.nc, or .zarr to resume)")
     p.add_argument(
@@ -736,12 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
         "posteriors/fingerprints file over the same samples",
     )
     _add_channels(p)
-    p.add_argument(
-        "--min-info",
-        type=_nonneg_float,
-        default=0.01,
-        help="channels with less information (bits) get NaN NMI",
-    )
+    _add_min_info(p, "channels with less information (bits) get NaN NMI")
     p.add_argument(
         "--scheduler",
         default=None,
@@ -752,12 +729,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chunks(p)
     _add_common(p)
 
-    # cluster
+
+def _parser_cluster(add: Adder) -> None:
+    from .measures import measure_names
+
     p = add(
         "cluster",
         "OPTICS hotspots of the channels",
         "Group the channels whose information recurs across the ensemble (OPTICS on "
-        "-ln NMI or VI), find each group's central channel, and draw the structure figure.",
+        "-ln NMI or VI), find each group's central channel, draw the structure figure, and "
+        "print a table of the groups.",
         _cmd_cluster,
     )
     p.add_argument(
@@ -773,27 +754,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="POSTERIORS",
         help="the posteriors PAIRWISE came from: adds NMI with their ground-truth factors",
     )
-    p.add_argument("--metric", default="nmi", choices=["nmi", "vi"], help="OPTICS distance")
+    p.add_argument(
+        "--measure",
+        "--metric",
+        dest="measure",
+        default="nmi",
+        choices=measure_names("cluster"),
+        help="OPTICS distance: -ln NMI or VI (--metric: deprecated name)",
+    )
     p.add_argument(
         "--min-samples",
         type=_min_samples,
-        default="auto",
-        help="OPTICS min_samples; auto = informative channels / 8, between 3 and 20",
+        default=None,
+        metavar="auto|N",
+        help="OPTICS min_samples (default: auto, grows with the number of models; the rule "
+        "used is printed)",
     )
-    p.add_argument(
-        "--min-info",
-        type=_nonneg_float,
-        default=0.01,
-        help="channels under this information (bits) are dropped",
-    )
+    _add_min_info(p, "channels under this information (bits) are dropped")
     _add_common(p)
 
-    # synthesize
+
+def _parser_synthesize(add: Adder) -> None:
+    from .measures import measure_names
+
     p = add(
         "synthesize",
         "fuse a group of channels into one synthesised channel",
         "Optimise a new channel whose fingerprint is most similar to a set of reference "
         "channels (by default the biggest group of --clusters), by gradient descent.\n"
+        "Options not given keep ensemblex.synthesize's defaults (the same in Python, here "
+        "and in the demo).\n"
         "Needs the train extra (TensorFlow): pip install 'ensemblex[train]'.",
         _cmd_synthesize,
     )
@@ -819,14 +809,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--n-dims", type=_positive_int, default=2, help="latent dims of the new channel")
     p.add_argument(
+        "--measure",
         "--objective",
-        default="vi",
-        choices=["vi", "nmi", "info"],
-        help="similarity maximised: exp(-VI), NMI or shared information",
+        dest="measure",
+        default=None,
+        choices=measure_names("objective"),
+        help="similarity maximised: exp(-VI), NMI or shared information "
+        "(default: ensemblex.synthesize's; --objective: deprecated name)",
     )
-    p.add_argument("--steps", type=_positive_int, default=20000, help="optimisation steps")
-    p.add_argument("--learning-rate", type=_positive_float, default=3.0, help="learning rate")
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="optimiser")
+    p.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="optimisation steps (default: ensemblex.synthesize's)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=None,
+        help="learning rate (default: ensemblex.synthesize's)",
+    )
+    p.add_argument(
+        "--optimizer",
+        default=None,
+        choices=["sgd", "adam"],
+        help="optimiser (default: ensemblex.synthesize's)",
+    )
     p.add_argument(
         "--batch-rows",
         type=_positive_int,
@@ -836,7 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     _add_common(p)
 
-    # report
+
+def _parser_report(add: Adder) -> None:
     p = add(
         "report",
         "collect a run's figures and numbers into report.html",
@@ -846,15 +855,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", metavar="DIR", help="run folder (e.g. the demo's --out)")
     p.add_argument("--out", default=None, help="report file (default: DIR/report.html)")
+    p.add_argument("--overwrite", action="store_true", help="replace the report file if it exists")
 
-    # demo
+
+def _parser_demo(add: Adder) -> None:
     p = add(
         "demo",
         "the whole study end to end on embedded data (CPU, < 10 min)",
         "Train a small beta-VAE ensemble on procedurally generated dSprites, fingerprint and "
         "compare every latent channel, find the hotspots with OPTICS, measure NMI with the "
         "ground-truth factors, synthesise a channel from the biggest group, and write "
-        "netCDF files, PNG figures and report.html to --out.",
+        "netCDF files, PNG figures and report.html to --out.\n"
+        "A non-empty --out is refused unless --overwrite; --overwrite replaces only the "
+        "demo's own files there.",
         _cmd_demo,
     )
     p.add_argument("--out", default="demo-output", help="output folder")
@@ -870,28 +883,68 @@ def build_parser() -> argparse.ArgumentParser:
         help="dsprites: beta-VAEs on dSprites; ring: 1-D VAEs on the ring toy",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    _add_common(p, overwrite=False)
+    _add_common(p)
+
+
+_SUBCOMMANDS: tuple[Callable[[Adder], None], ...] = (
+    _parser_train,
+    _parser_fingerprint,
+    _parser_compare,
+    _parser_cluster,
+    _parser_synthesize,
+    _parser_report,
+    _parser_demo,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ensemblex`` command.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["compare", "post.nc", "--out", "pw.nc"])
+    >>> args.command, args.min_info, args.scheduler
+    ('compare', 0.01, None)
+    """
+    parser = _Parser(
+        prog="ensemblex",
+        description=(
+            "Compare the information content of representation spaces across ensembles "
+            "of trained models (Murphy, Dillavou & Bassett, TMLR 2025)."
+        ),
+        epilog="Start with: ensemblex demo --out demo-output",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ensemblex {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(
+        name: str, help_: str, description: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=description, formatter_class=_Formatter)
+        p.set_defaults(func=func)
+        return p
+
+    for add_subcommand in _SUBCOMMANDS:
+        add_subcommand(add)
     return parser
 
 
 def _user_message(exc: BaseException) -> str:
     """One line for a user mistake."""
-    if isinstance(exc, ImportError):
-        name = (getattr(exc, "name", None) or "").split(".")[0]
-        if name in _EXTRAS:
-            return (
-                f"this needs {name}, which is not installed: "
-                f"pip install 'ensemblex[{_EXTRAS[name]}]'"
-            )
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ensemblex`` command; return its exit code.
 
     ``argv`` defaults to ``sys.argv[1:]``. Bad options exit with 2, user
-    mistakes found later with 1 (one line on stderr), Ctrl-C with 130.
+    mistakes found later with 1 (one line on stderr), Ctrl-C with 130. Any
+    other exception is a bug: its traceback is printed, then a line asking to
+    report it, and the exit code is 70.
     """
     parser = build_parser()
     try:
@@ -906,6 +959,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _USER_ERRORS as exc:
         _log(f"ensemblex {args.command}: error: {_user_message(exc)}")
         return EXIT_USER_ERROR
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        _log(
+            f"ensemblex {args.command}: unexpected error (not a mistake in your input); "
+            f"please report this as a bug in ensemblex {__version__}, with the traceback above"
+        )
+        return EXIT_BUG
 
 
 if __name__ == "__main__":  # pragma: no cover

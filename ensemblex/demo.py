@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
+from .estimators import MIN_INFO
 
 if TYPE_CHECKING:
     from .datasets import DatasetName
@@ -40,11 +41,8 @@ __all__ = [
     "demo_config",
     "find_hotspots",
     "group_channels",
-    "plot_information",
-    "plot_synthesis",
     "resize_images",
     "run_demo",
-    "save_posteriors",
     "synthesise_group",
     "train_posteriors",
 ]
@@ -82,11 +80,11 @@ class DemoConfig:
     image_size: int | None = 32
     n_train: int = 20000
     n_fingerprint: int = 400
-    synth_steps: int = 2000
-    synth_optimizer: str = "adam"
-    synth_learning_rate: float = 0.05
+    #: dims of the synthesised channel
     synth_dims: int = 2
-    objective: str = "vi"
+    #: synthesis steps; ``None``: ensemblex.synthesize's default (the one set of
+    #: synthesis defaults, shared by the library, the CLI and the demo)
+    synth_steps: int | None = None
 
 
 def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
@@ -116,7 +114,6 @@ def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
             loss="mse",
             n_train=20000,
             n_fingerprint=256,
-            synth_steps=3000,
         )
         if quick:
             cfg = replace(
@@ -265,11 +262,6 @@ def resize_images(ds: xr.Dataset, size: int) -> xr.Dataset:
     return out
 
 
-def save_posteriors(post: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a Posteriors dataset (netCDF4 or Zarr by the file name)."""
-    return _save(post, path, overwrite=overwrite)
-
-
 def _save(ds: xr.Dataset, path: str | Path, *, overwrite: bool = True) -> Path:
     from .io import save
 
@@ -282,27 +274,26 @@ def _save(ds: xr.Dataset, path: str | Path, *, overwrite: bool = True) -> Path:
 def compare_channels(
     post: xr.Dataset,
     *,
-    min_info: float = 0.01,
+    min_info: float = MIN_INFO,
     progress: bool = False,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Fingerprints of every latent channel and their all-pairs NMI/VI (computed).
 
     Returns ``(fingerprints, pairwise)``; the fingerprints stay lazy.
     """
-    from .cli import _progress
+    from ._runtime import compute
     from .fingerprints import fingerprint
     from .pairwise import pairwise
 
     fp = fingerprint(post)
-    with _progress(progress):
-        pw = pairwise(fp, min_info=min_info).compute()
+    pw = compute(pairwise(fp, min_info=min_info), progress=progress, label="compare")
     return fp, pw
 
 
 # -- step 3: hotspots -----------------------------------------------------------------
 
 
-def auto_min_samples(pw: xr.Dataset, *, min_info: float = 0.01) -> int:
+def auto_min_samples(pw: xr.Dataset, *, min_info: float = MIN_INFO) -> int:
     """OPTICS ``min_samples`` adapted to the number of informative channels.
 
     The paper used 20 for about 500 channels of which a few hundred carried
@@ -328,14 +319,30 @@ def find_hotspots(
     pw: xr.Dataset,
     *,
     min_samples: int | None = None,
-    min_info: float = 0.01,
+    min_info: float = MIN_INFO,
 ) -> xr.Dataset:
-    """OPTICS groups, central channels and NMI with the factors (``cluster``)."""
+    """OPTICS groups, central channels and NMI with the factors (``cluster``).
+
+    ``min_samples=None`` uses the library's rule; the Clusters attrs record
+    the value used (``min_samples``).
+    """
+    import inspect
+
     from .structure import cluster
 
-    if min_samples is None:
-        min_samples = auto_min_samples(pw, min_info=min_info)
-    return cluster(fp, metric="nmi", min_samples=min_samples, min_info=min_info, pairwise=pw)
+    options: dict[str, Any] = {"min_info": min_info, "pairwise": pw}
+    rule_in_library = inspect.signature(cluster).parameters["min_samples"].default in (
+        None,
+        "auto",
+    )
+    if min_samples is not None:
+        options["min_samples"] = min_samples
+    elif not rule_in_library:  # TODO(H2): remove once cluster() derives the default
+        options["min_samples"] = auto_min_samples(pw, min_info=min_info)
+    cl = cluster(fp, **options)
+    if "min_samples" not in cl.attrs:
+        cl.attrs["min_samples"] = int(options["min_samples"])
+    return cl
 
 
 def group_channels(cl: xr.Dataset, group: int | None = None) -> tuple[list[int], int]:
@@ -379,12 +386,9 @@ def synthesise_group(
     channels: Sequence[Hashable],
     *,
     n_dims: int = 2,
-    objective: str = "vi",
-    steps: int = 3000,
-    optimizer: str = "adam",
-    learning_rate: float = 0.05,
     seed: int = 0,
     progress: bool = True,
+    **options: Any,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """Synthesise one channel from ``channels`` and measure it against them and the labels.
 
@@ -398,15 +402,7 @@ def synthesise_group(
     from .synthesis import synthesize
 
     syn = synthesize(
-        fp,
-        n_dims=n_dims,
-        objective=objective,  # type: ignore[arg-type]
-        channels=list(channels),
-        steps=steps,
-        optimizer=optimizer,  # type: ignore[arg-type]
-        learning_rate=learning_rate,
-        seed=seed,
-        progress=progress,
+        fp, n_dims=n_dims, channels=list(channels), seed=seed, progress=progress, **options
     )
     syn_fp = fingerprint(syn, channels="model")  # the whole n_dims space is one channel
     refs = fp.sel(channel=list(channels))
@@ -425,9 +421,10 @@ def synthesise_group(
         # degenerate case: a group of one channel has no pair
         "reference_nmi_to_each_other": float(np.mean(off_diagonal)) if off_diagonal.size else None,
         "final_similarity": float(syn.attrs["final_similarity"]),
-        "steps": int(steps),
-        "optimizer": optimizer,
-        "objective": objective,
+        "steps": int(syn.attrs["steps"]),
+        "optimizer": str(syn.attrs["optimizer"]),
+        "learning_rate": float(syn.attrs["learning_rate"]),
+        "objective": str(syn.attrs.get("measure", syn.attrs.get("objective"))),
     }
     if syn.attrs.get("warning"):
         numbers["warning"] = str(syn.attrs["warning"])
@@ -441,90 +438,6 @@ def synthesise_group(
             f: (float(v) if np.isfinite(v) else None) for f, v in zip(factors, values, strict=True)
         }
     return syn, numbers
-
-
-# -- figures --------------------------------------------------------------------------
-
-
-def _label_names(labels: xr.DataArray) -> list[str]:
-    if "factor" in labels.coords:
-        return [str(f) for f in labels["factor"].values]
-    return [str(i) for i in range(labels.sizes["factor"])]
-
-
-def plot_synthesis(
-    syn: xr.Dataset,
-    path: str | Path,
-    *,
-    labels: xr.DataArray | None = None,
-    max_factors: int = 5,
-) -> Path:
-    """Scatter the synthesised posterior means, one panel per ground-truth factor.
-
-    Points are coloured by the factor's value; a 1-D channel is drawn against
-    the sample index. A variable of ``syn`` along a step dim (the objective
-    trace) gets its own panel.
-    """
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display
-
-    mean = np.asarray(syn["mean"].values)[0]  # (latent, sample)
-    factor_names = _label_names(labels)[:max_factors] if labels is not None else [""]
-    traces = [
-        name
-        for name, var in syn.data_vars.items()
-        if var.ndim == 1 and var.dims[0] not in ("model", "latent", "sample", "factor")
-    ]
-    if "objective_trace" in traces:
-        traces = ["objective_trace"]
-    n_panels = len(factor_names) + len(traces[:1])
-    ncols = min(3, n_panels)
-    nrows = -(-n_panels // ncols)
-    fig = Figure(figsize=(3.4 * ncols, 3.2 * nrows), dpi=100)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat[n_panels:]:
-        ax.set_visible(False)
-    panels = list(axes.flat)
-    x = mean[0]
-    y = mean[1] if mean.shape[0] > 1 else np.arange(mean.shape[1])
-    for ax, name in zip(panels, factor_names, strict=False):
-        colour = (
-            np.asarray(labels.sel(factor=labels["factor"].values[factor_names.index(name)]))
-            if labels is not None
-            else np.arange(mean.shape[1])
-        )
-        ax.scatter(x, y, c=colour, s=8, cmap="viridis")
-        ax.set_title(f"coloured by {name}" if name else "synthesised channel", fontsize=9)
-        ax.set_xlabel("u1")
-        ax.set_ylabel("u2" if mean.shape[0] > 1 else "sample")
-        ax.set_aspect("auto")
-    if traces:
-        ax = panels[n_panels - 1]
-        trace = syn[traces[0]]
-        ax.plot(np.asarray(trace.values, dtype=float))
-        ax.set_title(str(traces[0]).replace("_", " "), fontsize=9)
-        ax.set_xlabel(str(trace.dims[0]))
-    fig.suptitle("Synthesised channel: posterior means", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return Path(path)
-
-
-def plot_information(pw: xr.Dataset, post: xr.Dataset, path: str | Path) -> Path:
-    """Heatmap of the information (bits) of every latent channel, model by latent."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display
-
-    n_model, n_latent = post.sizes["model"], post.sizes["latent"]
-    bits = np.asarray(pw["info_a"].values, dtype=float).reshape(n_model, n_latent)
-    fig = Figure(figsize=(2.0 + 0.45 * n_latent, 1.5 + 0.3 * n_model), dpi=100)
-    ax = fig.subplots()
-    im = ax.imshow(bits, cmap="magma", aspect="auto")
-    ax.set_xlabel("latent")
-    ax.set_ylabel("model")
-    ax.set_title("I(X;U) per channel (bits)", fontsize=10)
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return Path(path)
 
 
 # -- the demo -------------------------------------------------------------------------
@@ -555,60 +468,60 @@ def _summary_numbers(cl: xr.Dataset, pw: xr.Dataset) -> dict[str, Any]:
     }
 
 
-def run_demo(
-    out: str | Path = "demo-output",
-    *,
-    quick: bool = False,
-    dataset: str = "dsprites",
-    seed: int = 0,
-    progress: bool = True,
-    config: DemoConfig | None = None,
-    log: Log | None = print,
-) -> Path:
-    """Run the whole study on embedded data and write its files to ``out``.
-
-    Parameters
-    ----------
-    out
-        Output folder (created). It receives ``posteriors.nc``, ``pairwise.nc``,
-        ``clusters.nc``, ``synth.nc``, ``structure.png``, ``information.png``,
-        ``synth.png``, ``summary.json`` and ``report.html``.
-    quick
-        A tiny configuration (about a minute on 2 cores) for smoke tests.
-    dataset
-        ``"dsprites"`` (beta-VAEs on procedural dSprites) or ``"ring"``.
-    seed
-        Seed of the data draws and of the training.
-    progress
-        Progress bars for training, comparison and synthesis.
-    config
-        Override the sizes (a :class:`DemoConfig`); ``quick`` is then ignored.
-    log
-        Where progress messages go (``None``: nowhere).
-
-    Returns
-    -------
-    Path
-        The report file.
-    """
-    from .report import write_report
-
-    say: Log = log or (lambda _msg: None)
-    cfg = config or demo_config(quick, dataset)
-    out = Path(out)
+def _check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse a file, or a non-empty folder without ``overwrite``; before any work."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} is a file; give a folder for the demo's outputs.")
-    out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+    if out.is_dir() and not overwrite:
+        entries = sorted(p.name for p in out.iterdir())
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise InputError(
+                f"--out {str(out)!r} is not empty ({shown}); choose a new folder, or pass "
+                "--overwrite (overwrite=True) to replace the demo's files in it (other files "
+                "are kept)."
+            )
 
-    def lap(name: str, t0: float) -> float:
-        timings[name] = round(time.perf_counter() - t0, 2)
-        say(f"  {name}: {timings[name]:.1f} s")
-        return time.perf_counter()
 
-    t = time.perf_counter()
-    say(f"ensemblex demo ({'quick' if config is None and quick else 'full'}) -> {out}")
+def _remove_stale(out: Path, written: set[str]) -> list[str]:
+    """Remove the demo's own files that an earlier run left and this one did not write.
+
+    Only names in :data:`FILES` are touched, so the report never mixes two runs
+    and nothing else in the folder is deleted.
+    """
+    removed = []
+    for name in FILES.values():
+        path = out / name
+        if name not in written and path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
+
+
+class _Run:
+    """One demo run: its folder, its timings and the files it has written."""
+
+    def __init__(self, out: Path, say: Log) -> None:
+        self.out, self.say = out, say
+        self.timings: dict[str, float] = {}
+        self.written: set[str] = set()
+        self.started = self.t = time.perf_counter()
+
+    def path(self, key: str) -> Path:
+        self.written.add(FILES[key])
+        return self.out / FILES[key]
+
+    def save(self, ds: xr.Dataset, key: str) -> None:
+        _save(ds, self.path(key), overwrite=True)  # the folder was checked up front
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self.t, 2)
+        self.say(f"  {name}: {self.timings[name]:.1f} s")
+        self.t = now
+
+
+def _train_stage(run: _Run, cfg: DemoConfig, seed: int, progress: bool) -> xr.Dataset:
     post = train_posteriors(
         cfg.dataset,
         method=cfg.method,
@@ -625,19 +538,29 @@ def run_demo(
         n_fingerprint=cfg.n_fingerprint,
         seed=seed,
         progress=progress,
-        log=say,
+        log=run.say,
     )
-    _save(post, out / FILES["posteriors"])
-    t = lap("train", t)
+    run.save(post, "posteriors")
+    run.lap("train")
+    return post
 
-    say(
+
+def _compare_stage(run: _Run, post: xr.Dataset, progress: bool) -> tuple[xr.Dataset, xr.Dataset]:
+    from .plot import plot_information
+
+    run.say(
         f"comparing {post.sizes['model'] * post.sizes['latent']} channels on "
         f"{post.sizes['sample']} samples"
     )
     fp, pw = compare_channels(post, progress=progress)
-    _save(pw, out / FILES["pairwise"])
-    plot_information(pw, post, out / FILES["information_figure"])
-    t = lap("compare", t)
+    run.save(pw, "pairwise")
+    plot_information(pw, post, run.path("information_figure"))
+    run.lap("compare")
+    return fp, pw
+
+
+def _cluster_stage(run: _Run, fp: xr.Dataset, pw: xr.Dataset) -> tuple[xr.Dataset, dict[str, Any]]:
+    from .plot import plot_structure
 
     min_info = float(pw.attrs["min_info"])  # the threshold the comparison used
     n_informative = int(np.sum(np.asarray(pw["info_a"].values) >= min_info))
@@ -647,39 +570,66 @@ def run_demo(
             f"the trained ensemble has {n_informative} channel(s) with >= {min_info:g} bits of "
             "information; there is nothing to cluster. Train longer or with a smaller beta."
         )
-    min_samples = auto_min_samples(pw)
-    say(f"clustering (OPTICS, min_samples={min_samples})")
-    cl = find_hotspots(fp, pw, min_samples=min_samples)
-    _save(cl, out / FILES["clusters"])
-    from .plot import plot_structure
-
-    plot_structure(cl, pairwise=pw, path=out / FILES["structure_figure"])
+    cl = find_hotspots(fp, pw, min_info=min_info)
+    run.say(f"clustered (OPTICS, min_samples={cl.attrs.get('min_samples')})")
+    run.save(cl, "clusters")
+    plot_structure(cl, pairwise=pw, path=run.path("structure_figure"))
     numbers = _summary_numbers(cl, pw)
-    numbers["min_samples"] = min_samples
-    t = lap("cluster", t)
+    numbers["min_samples"] = int(cl.attrs["min_samples"])
+    if "min_samples_rule" in cl.attrs:
+        numbers["min_samples_rule"] = str(cl.attrs["min_samples_rule"])
+    run.lap("cluster")
+    return cl, numbers
+
+
+def _synthesis_options(cfg: DemoConfig) -> dict[str, Any]:
+    """The synthesis options the demo sets: only its step budget; the rest are the library's."""
+    import inspect
+
+    from .synthesis import synthesize
+
+    options: dict[str, Any] = {}
+    if inspect.signature(synthesize).parameters["optimizer"].default == "sgd":
+        # TODO(H4): remove once synthesize() defaults to a CPU-friendly Adam setting
+        options.update(optimizer="adam", learning_rate=0.05, steps=2000)
+    if cfg.synth_steps is not None:
+        options["steps"] = cfg.synth_steps
+    return options
+
+
+def _synthesis_stage(
+    run: _Run,
+    cfg: DemoConfig,
+    post: xr.Dataset,
+    fp: xr.Dataset,
+    pw: xr.Dataset,
+    cl: xr.Dataset,
+    seed: int,
+    progress: bool,
+) -> dict[str, Any]:
+    from .plot import plot_synthesis
 
     synthesis: dict[str, Any] = {}
     try:
         channels, group = group_channels(cl)
-    except ValueError as err:
+    except InputError as err:
         # degenerate case: OPTICS found no group; fuse the most informative channels
         # instead, so the demo still shows synthesis, and say so in the report
         info_a = np.asarray(pw["info_a"].values, dtype=float)
-        order = np.argsort(-info_a)[: max(2, min_samples)]
+        order = np.argsort(-info_a)[: max(2, int(cl.attrs["min_samples"]))]
         channels, group = [int(pw["channel_a"].values[i]) for i in order], -1
         synthesis["note"] = f"{err} Fused the {len(channels)} most informative channels."
-        say(synthesis["note"])
-    say(f"synthesising a {cfg.synth_dims}-D channel from group {group} ({len(channels)} channels)")
+        run.say(synthesis["note"])
+    run.say(
+        f"synthesising a {cfg.synth_dims}-D channel from group {group} ({len(channels)} channels)"
+    )
     syn, syn_numbers = synthesise_group(
         fp,
         channels,
         n_dims=cfg.synth_dims,
-        objective=cfg.objective,
-        steps=cfg.synth_steps,
-        optimizer=cfg.synth_optimizer,
-        learning_rate=cfg.synth_learning_rate,
         seed=seed,
         progress=progress,
+        **_synthesis_options(cfg),
     )
     synthesis.update(syn_numbers, group=group)
     if cfg.dataset == "ring":
@@ -687,11 +637,72 @@ def run_demo(
 
         # the fingerprint sample is evenly spaced around the circle, in angle order
         synthesis["ring_uniformity"] = float(ring_uniformity(syn))
-    _save(syn, out / FILES["synthesis"])
-    plot_synthesis(syn, out / FILES["synthesis_figure"], labels=post.get("labels"))
-    t = lap("synthesize", t)
+    run.save(syn, "synthesis")
+    plot_synthesis(syn, run.path("synthesis_figure"), labels=post.get("labels"))
+    run.lap("synthesize")
+    return synthesis
 
-    timings["total"] = round(time.perf_counter() - started, 2)
+
+def run_demo(
+    out: str | Path = "demo-output",
+    *,
+    quick: bool = False,
+    dataset: str = "dsprites",
+    seed: int = 0,
+    progress: bool = True,
+    config: DemoConfig | None = None,
+    overwrite: bool = False,
+    log: Log | None = print,
+) -> Path:
+    """Run the whole study on embedded data and write its files to ``out``.
+
+    Parameters
+    ----------
+    out
+        Output folder (created). It receives the files named in :data:`FILES`:
+        ``posteriors.nc``, ``pairwise.nc``, ``clusters.nc``, ``synth.nc``,
+        ``structure.png``, ``information.png``, ``synth.png``, ``summary.json``
+        and ``report.html``.
+    quick
+        A tiny configuration (about a minute on 2 cores) for smoke tests.
+    dataset
+        ``"dsprites"`` (beta-VAEs on procedural dSprites) or ``"ring"``.
+    seed
+        Seed of the data draws and of the training.
+    progress
+        Progress for training, comparison and synthesis (bars on a terminal,
+        plain lines in a log).
+    config
+        Override the sizes (a :class:`DemoConfig`); ``quick`` is then ignored.
+    overwrite
+        Allow a non-empty ``out``. The demo's own files there are replaced (and
+        those this run does not write are removed, so the report shows one
+        run); no other file is touched. Without it a non-empty ``out`` is an
+        error, raised before any work.
+    log
+        Where progress messages go (``None``: nowhere).
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    from .report import write_report
+
+    say: Log = log or (lambda _msg: None)
+    cfg = config or demo_config(quick, dataset)
+    out = Path(out)
+    _check_out_dir(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    run = _Run(out, say)
+    say(f"ensemblex demo ({'quick' if config is None and quick else 'full'}) -> {out}")
+
+    post = _train_stage(run, cfg, seed, progress)
+    fp, pw = _compare_stage(run, post, progress)
+    cl, numbers = _cluster_stage(run, fp, pw)
+    synthesis = _synthesis_stage(run, cfg, post, fp, pw, cl, seed, progress)
+
+    run.timings["total"] = round(time.perf_counter() - run.started, 2)
     summary = {
         "ensemblex_version": _version(),
         "quick": bool(config is None and quick),
@@ -699,13 +710,17 @@ def run_demo(
         "seed": seed,
         "numbers": numbers,
         "synthesis": synthesis,
-        "timings_s": timings,
+        "timings_s": run.timings,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
     text = json.dumps(_finite(summary), indent=2, default=_json_default, allow_nan=False)
-    (out / FILES["summary"]).write_text(text)
+    run.path("summary").write_text(text)
+    run.path("report")
+    removed = _remove_stale(out, run.written)
+    if removed:
+        say(f"removed the earlier run's {', '.join(removed)}")
     report = write_report(out)
-    say(f"done in {timings['total']:.0f} s")
+    say(f"done in {run.timings['total']:.0f} s")
     return report
 
 

@@ -492,3 +492,148 @@ def test_demo_quick_writes_valid_outputs(
         summary["numbers"]["channels"]
         == summary["config"]["n_members"] * summary["config"]["latent_dim"]
     )
+
+
+# -- errors: user mistakes are one line, bugs keep their traceback ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["compare", "{d}/missing.nc", "--out", "{t}/pw.nc"], ["POSTERIORS file", "missing.nc"]),
+        (["cluster", "{d}/missing.nc", "--out", "{t}/cl.nc"], ["PAIRWISE file", "missing.nc"]),
+        (["synthesize", "{d}/missing.nc", "--out", "{t}/s.nc"], ["POSTERIORS file"]),
+        (["fingerprint", "{d}/missing.nc", "--out", "{t}/fp.nc"], ["POSTERIORS file"]),
+    ],
+)  # fmt: skip
+def test_errors_name_files_as_the_usage_line_does(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    files: Path,
+    argv: list[str],
+    fragments: list[str],
+) -> None:
+    argv = [a.format(d=files, t=tmp_path) for a in argv]
+    code, _, err = run(capsys, *argv, "--no-progress")
+    assert code == 1
+    assert_one_line_error(err, *fragments)
+    assert "INPUT" not in err
+
+
+def test_file_system_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: Path
+) -> None:
+    # --out under a path whose parent is a file: the folder cannot be created
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, _, err = run(
+        capsys, "compare", files / "post.nc", "--out", blocker / "pw.nc", "--no-progress"
+    )
+    assert code == 1
+    assert_one_line_error(err, "a-file")
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), ValueError("not a user error")])
+def test_a_bug_keeps_its_traceback_and_asks_for_a_report(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    import importlib
+
+    import ensemblex
+
+    # (the attribute ensemblex.pairwise is the function; the module is in sys.modules)
+    module = importlib.import_module("ensemblex.pairwise")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(module, "pairwise", broken)
+    code, _, err = run(
+        capsys, "compare", files / "post.nc", "--out", tmp_path / "pw.nc", "--no-progress"
+    )
+    assert code == 70
+    assert "Traceback (most recent call last)" in err
+    assert f"{type(error).__name__}: {error}" in err
+    last = err.strip().splitlines()[-1]
+    assert f"please report this as a bug in ensemblex {ensemblex.__version__}" in last
+    assert not (tmp_path / "pw.nc").exists()
+
+
+# -- progress in logs ---------------------------------------------------------------------------
+
+
+def test_compare_progress_in_a_log_is_a_few_plain_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: Path
+) -> None:
+    # stderr captured by pytest is not a terminal, as in a batch job's log
+    out = tmp_path / "pw.nc"
+    code, _, err = run(capsys, "compare", files / "post.nc", "--out", out, "--channel-chunk", "4")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert "\r" not in err
+    assert len(lines) <= 4, err
+    assert lines[0] == "compare: started"
+    assert any(line.startswith("compare: done in") for line in lines)
+    assert lines[-1].startswith(f"wrote {out}")
+
+
+# -- safe outputs: nothing existing is replaced without --overwrite ------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["train", "--dataset", "ring", "--out", "{t}/taken.nc"], id="train"),
+        pytest.param(["fingerprint", "{d}/post.nc", "--out", "{t}/taken.nc"], id="fingerprint"),
+        pytest.param(["compare", "{d}/post.nc", "--out", "{t}/taken.nc"], id="compare"),
+        pytest.param(["cluster", "{pw}", "--out", "{t}/taken.nc"], id="cluster"),
+        pytest.param(
+            ["cluster", "{pw}", "--out", "{t}/new.nc", "--figure", "{t}/taken.png"],
+            id="cluster-figure",
+        ),
+        pytest.param(["synthesize", "{d}/post.nc", "--out", "{t}/taken.nc"], id="synthesize"),
+        pytest.param(
+            ["synthesize", "{d}/post.nc", "--out", "{t}/new.nc", "--figure", "{t}/taken.png"],
+            id="synthesize-figure",
+        ),
+        pytest.param(["report", "{t}", "--out", "{t}/taken.html"], id="report"),
+        pytest.param(["demo", "--quick", "--out", "{t}"], id="demo"),
+    ],
+)
+def test_every_subcommand_refuses_to_replace_outputs(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    files: Path,
+    pairwise_file: Path,
+    argv: list[str],
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("taken.nc", "taken.png", "taken.html", "notes.txt"):
+        (run_dir / name).write_text(f"the user's {name}\n")
+    before = _snapshot(run_dir)
+    argv = [a.format(d=files, t=run_dir, pw=pairwise_file) for a in argv]
+    code, _, err = run(capsys, *argv, *(["--no-progress"] if argv[0] != "report" else []))
+    assert code == 1
+    assert_one_line_error(err, "--overwrite")
+    assert _snapshot(run_dir) == before  # untouched, and nothing new written
+
+
+def test_demo_refuses_a_non_empty_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "earlier-results.nc").write_text("a full run\n")
+    before = _snapshot(tmp_path)
+    code, out, err = run(capsys, "demo", "--out", tmp_path, "--no-progress")
+    assert code != 0
+    assert_one_line_error(err, "not empty", "--overwrite", "earlier-results.nc")
+    assert out == ""
+    assert _snapshot(tmp_path) == before

@@ -157,3 +157,12 @@ def test_distributed_no_dashboard_link_without_a_dashboard() -> None:
         assert (link is not None) == has_bokeh
         assert ("dashboard" in text) == has_bokeh
         assert "sum: started" in text and "sum: done in" in text
+
+
+def test_nested_dask_progress_reports_once() -> None:
+    log = io.StringIO()
+    with dask_progress(label="outer", stream=log), dask_progress(label="inner", stream=log):
+        da.ones(4, chunks=2).sum().compute()
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "outer: started" and lines[-1].startswith("outer: done")
+    assert len(lines) == 2
