@@ -285,30 +285,45 @@ def _fingerprints(src: Any, args: argparse.Namespace, channels: Any = "latent") 
 # -- subcommands ----------------------------------------------------------------------
 
 
+#: ``ensemblex train`` options -> :class:`ensemblex.models.TrainConfig` fields (the one map)
+_TRAIN_FIELDS = {
+    "dataset": "dataset",
+    "method": "method",
+    "members": "n_members",
+    "latent_dim": "latent_dim",
+    "architecture": "architecture",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "learning_rate": "learning_rate",
+    "loss": "loss",
+    "image_size": "image_size",
+    "n_train": "n_train",
+    "n_fingerprint": "n_fingerprint",
+    "seed": "seed",
+}
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    """The :class:`TrainConfig` of ``ensemblex train``: options given, else its defaults."""
+    from .models import TrainConfig
+
+    cfg = TrainConfig(**_given(**{f: getattr(args, opt) for opt, f in _TRAIN_FIELDS.items()}))
+    # several betas: --members models per beta, in one ensemble
+    return cfg.sweep(args.beta) if args.beta is not None else cfg
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .demo import train_posteriors
+    from .models import train_posteriors
 
     out = _check_out(args.out, overwrite=args.overwrite)
     _store_format(out)
+    cfg = _train_config(args)
     options: dict[str, Any] = {}
     if args.data_path is not None:
         options["path"] = args.data_path
     t0 = time.perf_counter()
     post = train_posteriors(
-        args.dataset,
-        method=args.method,
-        n_members=args.members,
-        latent_dim=args.latent_dim,
-        betas=args.beta,
-        architecture=args.architecture,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        loss=args.loss,
-        image_size=args.image_size,
-        n_train=args.n_train,
-        n_fingerprint=args.n_fingerprint,
-        seed=args.seed,
+        cfg,
         models_dir=args.models,
         progress=not args.no_progress,
         dataset_options=options,
@@ -613,67 +628,79 @@ Adder = Callable[[str, str, str, Callable[[argparse.Namespace], int]], argparse.
 
 
 def _parser_train(add: Adder) -> None:
+    import typing
+    from dataclasses import fields
+
+    from .datasets import DatasetName
+    from .models import METHODS, TrainConfig
+    from .models.config import ARCHITECTURES
+    from .models.losses import LossKind
+
     p = add(
         "train",
         "train a VAE ensemble and write its posteriors",
         "Train an ensemble of VAEs (one vectorised TensorFlow model) on an offline dataset "
         "and write the posteriors of every member on a fingerprint sample.\n"
+        "The options are the fields of ensemblex.models.TrainConfig, with its defaults.\n"
         "Needs the train extra: pip install 'ensemblex[train]'.",
         _cmd_train,
     )
-    p.add_argument(
-        "--dataset",
-        default="dsprites",
-        choices=["dsprites", "ring", "digits", "mnist", "fashion_mnist"],
-        help="training data (mnist/fashion_mnist read IDX files from --data-path)",
+    default = {f.name: f.default for f in fields(TrainConfig)}
+
+    def option(name: str, help_: str, unset: str = "auto", **kw: Any) -> None:
+        # default None: the option keeps TrainConfig's default, shown in the help
+        shown = default[_TRAIN_FIELDS[name]]
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=None,
+            help=f"{help_} (default: {unset if shown is None else shown})",
+            **kw,
+        )
+
+    option(
+        "dataset",
+        "training data (mnist/fashion_mnist read IDX files from --data-path)",
+        choices=list(typing.get_args(DatasetName)),
     )
     p.add_argument("--data-path", default=None, help="folder of the MNIST/Fashion-MNIST IDX files")
     p.add_argument("--out", required=True, help="posteriors file to write (.nc or .zarr)")
     p.add_argument("--models", default=None, help="folder to save the trained models in")
-    p.add_argument(
-        "--method",
-        default="beta_vae",
-        choices=["beta_vae", "beta_tcvae", "annealed_vae", "dip_vae_i", "dip_vae_ii", "factor_vae"],
-        help="VAE family",
-    )
-    p.add_argument("--members", type=_positive_int, default=10, help="members per beta")
-    p.add_argument("--latent-dim", type=_positive_int, default=10, help="latent dimensions")
+    option("method", "VAE family", choices=list(METHODS))
+    option("members", "members (per beta)", type=_positive_int)
+    option("latent_dim", "latent dimensions", type=_positive_int)
     p.add_argument(
         "--beta",
         type=_nonneg_float,
         nargs="+",
-        default=[4.0],
-        help="one or more betas; each trains its own ensemble of --members models",
-    )
-    p.add_argument("--architecture", default="mlp", choices=["mlp", "conv"], help="encoder/decoder")
-    p.add_argument("--steps", type=_positive_int, default=2000, help="training steps")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size")
-    p.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate")
-    p.add_argument(
-        "--loss",
         default=None,
-        choices=["bernoulli", "mse"],
-        help="reconstruction loss (default: bernoulli for images, mse for the ring)",
+        help="one or more betas; each trains its own ensemble of --members models "
+        f"(default: {default['beta']})",
     )
-    p.add_argument(
-        "--image-size",
+    option("architecture", "encoder/decoder", choices=list(ARCHITECTURES))
+    option("steps", "training steps", type=_positive_int)
+    option("batch_size", "batch size", type=_positive_int)
+    option("learning_rate", "Adam learning rate", type=_positive_float)
+    option(
+        "loss",
+        "reconstruction loss",
+        "bernoulli for images, mse for the ring",
+        choices=list(typing.get_args(LossKind)),
+    )
+    option(
+        "image_size",
+        "shrink the images to SIZE x SIZE by block pooling first, e.g. 32 for dSprites",
+        "as they are",
         type=_positive_int,
-        default=None,
-        help="shrink the images to SIZE x SIZE by block pooling first (e.g. 32 for dSprites)",
+        metavar="SIZE",
     )
-    p.add_argument(
-        "--n-train",
+    option("n_train", "training points drawn from the dataset", type=_positive_int)
+    option(
+        "n_fingerprint",
+        "fingerprint sample: points the posteriors are evaluated on",
         type=_positive_int,
-        default=20000,
-        help="training points drawn from the dataset",
     )
-    p.add_argument(
-        "--n-fingerprint",
-        type=_positive_int,
-        default=500,
-        help="fingerprint sample: points the posteriors are evaluated on",
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    option("seed", "random seed (member k gets seed + k)", type=int)
     _add_common(p)
 
 

@@ -8,9 +8,10 @@ each channel's NMI with the five ground-truth factors, synthesises one 2-D
 channel from the biggest group, and writes netCDF files, PNG figures and
 ``report.html`` into one folder. ``ensemblex demo --out DIR`` calls it.
 
-The pipeline is a sequence of small steps (:func:`train_posteriors`,
-:func:`compare_channels`, :func:`find_hotspots`, :func:`synthesise_group`),
-each a plain function of xarray datasets that the command line reuses.
+This module only orchestrates: each stage calls the library
+(:func:`ensemblex.models.train_posteriors`, :func:`ensemblex.pairwise`,
+:func:`ensemblex.cluster`, :func:`ensemblex.synthesize`, the figures of
+:mod:`ensemblex.plot`) and records what it wrote.
 """
 
 from __future__ import annotations
@@ -18,21 +19,17 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from .errors import InputError
 from .estimators import MIN_INFO
-
-if TYPE_CHECKING:
-    from .datasets import DatasetName
-    from .models.losses import LossKind, Method
-    from .models.training import Architecture
+from .models.config import TrainConfig
 
 __all__ = [
     "DemoConfig",
@@ -41,10 +38,8 @@ __all__ = [
     "demo_config",
     "find_hotspots",
     "group_channels",
-    "resize_images",
     "run_demo",
     "synthesise_group",
-    "train_posteriors",
 ]
 
 Log = Callable[[str], None]
@@ -62,29 +57,69 @@ FILES = {
     "report": "report.html",
 }
 
+#: the dSprites ensemble of the full demo (the training settings are TrainConfig's)
+_DSPRITES = TrainConfig(
+    dataset="dsprites",
+    method="beta_vae",
+    architecture="mlp",
+    n_members=10,
+    latent_dim=8,
+    beta=4.0,
+    steps=3000,
+    batch_size=64,
+    learning_rate=1e-3,
+    image_size=32,
+    n_train=20000,
+    n_fingerprint=400,
+)
+#: the paper's weak learner on the SO(2) toy: 2x256 tanh MLPs, 1-D latent, MSE,
+#: beta 0.03, Adam 1e-3, batch 2048
+_RING = TrainConfig(
+    dataset="ring",
+    n_members=20,
+    latent_dim=1,
+    beta=0.03,
+    steps=1000,
+    batch_size=2048,
+    learning_rate=1e-3,
+    n_train=20000,
+    n_fingerprint=256,
+)
+
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of one demo run (see :func:`demo_config`)."""
+    """The settings of one demo run (see :func:`demo_config`).
 
-    dataset: DatasetName = "dsprites"
-    method: Method = "beta_vae"
-    architecture: Architecture = "mlp"
-    n_members: int = 10
-    latent_dim: int = 8
-    beta: float = 4.0
-    steps: int = 3000
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    loss: LossKind = "bernoulli"
-    image_size: int | None = 32
-    n_train: int = 20000
-    n_fingerprint: int = 400
-    #: dims of the synthesised channel
+    Attributes
+    ----------
+    train
+        The training run (:class:`ensemblex.models.TrainConfig`: dataset,
+        ensemble, optimisation, sample sizes).
+    synth_dims
+        Dims of the synthesised channel.
+    synth_steps
+        Synthesis steps; ``None``: :func:`ensemblex.synthesize`'s default
+        (the one set of synthesis defaults, shared by the library, the CLI and
+        the demo).
+    """
+
+    train: TrainConfig = field(default_factory=lambda: _DSPRITES)
     synth_dims: int = 2
-    #: synthesis steps; ``None``: ensemblex.synthesize's default (the one set of
-    #: synthesis defaults, shared by the library, the CLI and the demo)
     synth_steps: int | None = None
+
+    @property
+    def dataset(self) -> str:
+        """The dataset the ensemble is trained on."""
+        return str(self.train.dataset)
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready settings (``summary.json``'s ``config``): training and synthesis."""
+        return {
+            **asdict(self.train),
+            "synth_dims": self.synth_dims,
+            "synth_steps": self.synth_steps,
+        }
 
 
 def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
@@ -92,180 +127,27 @@ def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
 
     Examples
     --------
-    >>> demo_config(quick=True).n_members < demo_config().n_members
+    >>> demo_config(quick=True).train.n_members < demo_config().train.n_members
     True
-    >>> demo_config(dataset="ring").latent_dim
+    >>> demo_config(dataset="ring").train.latent_dim
     1
     """
     from ._checks import check_option
 
     check_option("dataset", dataset, ("dsprites", "ring"))
     if dataset == "ring":
-        # the paper's weak learner on the SO(2) toy: 2x256 tanh MLPs, 1-D latent,
-        # MSE, beta 0.03, Adam 1e-3, batch 2048
-        cfg = DemoConfig(
-            dataset="ring",
-            n_members=20,
-            latent_dim=1,
-            beta=0.03,
-            steps=1000,
-            batch_size=2048,
-            learning_rate=1e-3,
-            loss="mse",
-            n_train=20000,
-            n_fingerprint=256,
-        )
         if quick:
-            cfg = replace(
-                cfg,
-                n_members=6,
-                steps=150,
-                batch_size=512,
-                n_train=4096,
-                n_fingerprint=96,
-                synth_steps=150,
+            quick_ring = _RING.replace(
+                n_members=6, steps=150, batch_size=512, n_train=4096, n_fingerprint=96
             )
-        return cfg
-    cfg = DemoConfig()
+            return DemoConfig(train=quick_ring, synth_steps=150)
+        return DemoConfig(train=_RING)
     if quick:
-        cfg = replace(
-            cfg,
-            n_members=4,
-            latent_dim=4,
-            steps=250,
-            n_train=4096,
-            n_fingerprint=128,
-            synth_steps=200,
+        quick_dsprites = _DSPRITES.replace(
+            n_members=4, latent_dim=4, steps=250, n_train=4096, n_fingerprint=128
         )
-    return cfg
-
-
-# -- step 1: data and training --------------------------------------------------------
-
-
-def _default_loss(dataset: str) -> LossKind:
-    return "mse" if dataset == "ring" else "bernoulli"
-
-
-def train_posteriors(
-    dataset: DatasetName = "dsprites",
-    *,
-    method: Method = "beta_vae",
-    n_members: int = 10,
-    latent_dim: int = 10,
-    betas: Sequence[float] = (4.0,),
-    architecture: Architecture = "mlp",
-    steps: int = 2000,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    loss: LossKind | None = None,
-    image_size: int | None = None,
-    n_train: int = 20000,
-    n_fingerprint: int = 500,
-    seed: int = 0,
-    models_dir: str | Path | None = None,
-    progress: bool = True,
-    dataset_options: Mapping[str, Any] | None = None,
-    log: Log | None = None,
-) -> xr.Dataset:
-    """Train one ensemble per beta and return the posteriors of all members.
-
-    The training points and the fingerprint sample are drawn from ``dataset``
-    with different seeds. With several ``betas`` the ensembles' models are
-    concatenated along ``model`` (``beta`` is a coordinate on ``model``).
-
-    Returns
-    -------
-    xr.Dataset
-        Posteriors ``(model, latent, sample)`` on ``n_fingerprint`` points,
-        with the dataset's ground-truth ``labels``.
-    """
-    from .datasets import load_dataset
-    from .models import train_ensemble
-    from .posteriors import validate_posteriors
-
-    log = log or (lambda _msg: None)
-    options = dict(dataset_options or {})
-    loss = loss or _default_loss(dataset)
-    train_options = dict(options)
-    if dataset == "ring":
-        # train on random angles; fingerprint on evenly spaced points around the circle
-        train_options.setdefault("spacing", "random")
-        options.setdefault("spacing", "even")
-    data = load_dataset(dataset, n_samples=n_train, seed=seed, **train_options)
-    sample = load_dataset(dataset, n_samples=n_fingerprint, seed=seed + 1, **options)
-    if image_size is not None:
-        data, sample = resize_images(data, image_size), resize_images(sample, image_size)
-    betas = [float(b) for b in betas]
-    if not betas:
-        raise InputError("give at least one beta.")
-    # one vectorised graph for every (beta, member): beta is per member
-    log(
-        f"training {n_members * len(betas)} {method} members (beta "
-        f"{', '.join(f'{b:g}' for b in betas)}; latent_dim={latent_dim}, {architecture}) "
-        f"on {data.sizes['sample']} {dataset} points for {steps} steps"
-    )
-    ensemble = train_ensemble(
-        data,
-        method=method,
-        n_members=n_members * len(betas),
-        latent_dim=latent_dim,
-        beta=[b for b in betas for _ in range(n_members)],
-        architecture=architecture,
-        steps=steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        loss=loss,
-        seed=seed,
-        progress=progress,
-    )
-    if models_dir is not None:
-        Path(models_dir).mkdir(parents=True, exist_ok=True)
-        ensemble.save(models_dir)
-        log(f"saved the models in {models_dir}")
-    post = ensemble.posteriors(sample)
-    post.attrs.update({"dataset": dataset, "method": method, "architecture": architecture})
-    return validate_posteriors(post)
-
-
-def resize_images(ds: xr.Dataset, size: int) -> xr.Dataset:
-    """Shrink the ``images`` of a dataset to ``size x size`` by block pooling.
-
-    Binary images (dSprites) are max-pooled, so they stay binary; others are
-    mean-pooled. The side must be a multiple of ``size``; datasets without
-    images (the ring) are returned as they are.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> ds = xr.Dataset({"images": (("sample", "y", "x"), np.eye(4, dtype="uint8")[None])})
-    >>> resize_images(ds, 2)["images"].values.tolist()
-    [[[1, 0], [0, 1]]]
-    """
-    from ._checks import check_positive_int
-
-    size = check_positive_int("image_size", size)
-    if "images" not in ds:
-        return ds
-    ny, nx = ds.sizes["y"], ds.sizes["x"]
-    if (ny, nx) == (size, size):
-        return ds
-    if ny % size or nx % size:
-        raise InputError(
-            f"image_size {size} must divide the image side ({ny} x {nx}); e.g. "
-            f"{ny // 2} or {ny // 4}."
-        )
-    images = ds["images"].coarsen(y=ny // size, x=nx // size)
-    pooled = images.max() if ds["images"].dtype == np.uint8 else images.mean()
-    out = ds.drop_vars("images").assign(images=pooled.astype(ds["images"].dtype))
-    out.attrs = {**ds.attrs, "image_size": size}
-    return out
-
-
-def _save(ds: xr.Dataset, path: str | Path, *, overwrite: bool = True) -> Path:
-    from .io import save
-
-    return save(ds, path, overwrite=overwrite)
+        return DemoConfig(train=quick_dsprites, synth_steps=200)
+    return DemoConfig(train=_DSPRITES)
 
 
 # -- step 2: fingerprints and all-pairs comparison ------------------------------------
@@ -512,7 +394,9 @@ class _Run:
         return self.out / FILES[key]
 
     def save(self, ds: xr.Dataset, key: str) -> None:
-        _save(ds, self.path(key), overwrite=True)  # the folder was checked up front
+        from .io import save
+
+        save(ds, self.path(key), overwrite=True)  # the folder was checked up front
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
@@ -522,24 +406,9 @@ class _Run:
 
 
 def _train_stage(run: _Run, cfg: DemoConfig, seed: int, progress: bool) -> xr.Dataset:
-    post = train_posteriors(
-        cfg.dataset,
-        method=cfg.method,
-        n_members=cfg.n_members,
-        latent_dim=cfg.latent_dim,
-        betas=[cfg.beta],
-        architecture=cfg.architecture,
-        steps=cfg.steps,
-        batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        loss=cfg.loss,
-        image_size=cfg.image_size,
-        n_train=cfg.n_train,
-        n_fingerprint=cfg.n_fingerprint,
-        seed=seed,
-        progress=progress,
-        log=run.say,
-    )
+    from .models import train_posteriors
+
+    post = train_posteriors(cfg.train.replace(seed=seed), progress=progress, log=run.say)
     run.save(post, "posteriors")
     run.lap("train")
     return post
@@ -706,7 +575,7 @@ def run_demo(
     summary = {
         "ensemblex_version": _version(),
         "quick": bool(config is None and quick),
-        "config": asdict(cfg),
+        "config": cfg.record(),
         "seed": seed,
         "numbers": numbers,
         "synthesis": synthesis,
