@@ -35,6 +35,8 @@ _LAZY = {
     "plot_cross": "plot",
     "plot_synthesis": "plot",
     "plot_information": "plot",
+    "plot_nmi_vi": "plot",
+    "plot_group_traversals": "plot",
     "run_demo": "demo",
     "synthesize": "synthesis",
     "ring_uniformity": "synthesis",

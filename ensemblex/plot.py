@@ -1,24 +1,34 @@
-"""Figures of the paper's Fig. 4: hotspots of one ensemble, and two ensembles compared.
+"""Figures: one ensemble's structure (paper Fig. 4), two ensembles compared, NMI
+against exp(-VI) (Fig. 12), decoded traversals of groups (Figs. 4c and 11), a
+run's information and its synthesised channel.
 
 Matplotlib only, on the non-interactive Agg canvas (no display needed). Every
-function returns the :class:`matplotlib.figure.Figure` and saves it as a PNG
-when ``path`` is given; each panel's axes carry a label (``ax.get_label()``):
-``"reachability"``, ``"similarity"``, ``"label_nmi"``, ``"colorbar"``.
+function returns the :class:`matplotlib.figure.Figure` (the two run figures,
+:func:`plot_synthesis` and :func:`plot_information`, return the path they
+wrote) and saves it as a PNG when ``path`` is given. The panels carry labels
+(``ax.get_label()``), e.g. ``"reachability"``, ``"similarity"``,
+``"label_nmi"``, ``"colorbar"``, so tests and users can find them.
+
+Memory is bounded by the figure, not by the ensemble: the structure figure
+draws the Clusters' ``ordered_similarity`` (at most 1000 x 1000 pixels), or
+streams block means from a full matrix a strip of rows at a time, and
+:func:`plot_nmi_vi` draws a seeded random subset of the pairs of a big store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
 
-from ._checks import check_option
 from ._kinds import dataset_kind, require_kind, stamp
 from ._namespace import to_numpy
 from .errors import InputError
+from .estimators import MIN_INFO
+from .measures import ClusterMeasure, Measure, get_measure, resolve_alias
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -27,7 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "plot_cross",
+    "plot_group_traversals",
     "plot_information",
+    "plot_nmi_vi",
     "plot_structure",
     "plot_synthesis",
     "plot_traversals",
@@ -35,6 +47,13 @@ __all__ = [
 
 _CMAP = "magma_r"
 _DPI = 100
+#: the largest side, in pixels, of a drawn similarity matrix
+MAX_PIXELS = 1000
+#: up to this many channels, every tick of the structure figure names (model, latent)
+_FEW_CHANNELS = 40
+#: values read at a time when a figure streams a matrix from a store (32 MB of float64)
+_READ_VALUES = 4_000_000
+_NOISE = (0.6, 0.6, 0.6, 1.0)
 
 
 def _host(x: xr.DataArray) -> np.ndarray:
@@ -42,11 +61,11 @@ def _host(x: xr.DataArray) -> np.ndarray:
     return np.asarray(to_numpy(x.data), dtype=np.float64)
 
 
-def _figure(size: tuple[float, float]) -> Figure:
+def _figure(size: tuple[float, float], layout: Literal["constrained"] | None = None) -> Figure:
     from matplotlib.figure import Figure
 
     # a Figure without pyplot: no global state, no display, the Agg canvas on save
-    return Figure(figsize=size, dpi=_DPI)
+    return Figure(figsize=size, dpi=_DPI, layout=layout)
 
 
 def _save(fig: Figure, path: str | Path | None) -> Figure:
@@ -79,12 +98,214 @@ def _segments(groups: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _similarity_from_pairwise(pairwise: xr.Dataset, ids: np.ndarray, metric: str) -> np.ndarray:
-    require_kind(pairwise, ("pairwise",), "plot_structure(pairwise=...)")
-    values = _host(pairwise[metric].sel(channel_a=ids, channel_b=ids))
-    if metric == "vi":
-        return np.exp(-np.maximum(values, 0.0))
-    return np.clip(values, 0.0, 1.0)
+def _clusters_measure(clusters: xr.Dataset) -> Measure:
+    """The measure the Clusters were computed with (attrs ``measure``, formerly ``metric``)."""
+    name = clusters.attrs.get("measure", clusters.attrs.get("metric", "nmi"))
+    return get_measure(str(name), "cluster")
+
+
+# -- the matrix at the figure's resolution ----------------------------------------------
+
+
+def _block_starts(n: int, block: int) -> np.ndarray:
+    return np.arange(0, n, block, dtype=np.int64)
+
+
+def _block_means(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray) -> np.ndarray:
+    """Means of the finite values of each (row block, column block); NaN where none."""
+    finite = np.isfinite(values)
+    sums = np.add.reduceat(np.where(finite, values, 0.0), row_starts, axis=0)
+    sums = np.add.reduceat(sums, col_starts, axis=1)
+    counts = np.add.reduceat(finite.astype(np.float64), row_starts, axis=0)
+    counts = np.add.reduceat(counts, col_starts, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
+
+
+def _stream_block_means(
+    matrix: xr.DataArray,
+    ids: np.ndarray,
+    block: int,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Block means of ``matrix`` over ``ids`` x ``ids`` (in that order), read in strips.
+
+    ``matrix`` has dims (``channel_a``, ``channel_b``) and may be lazy (Dask, or
+    a Zarr/netCDF store): only ``block`` x ``len(ids)`` values per block row,
+    and about :data:`_READ_VALUES` values per read, are in memory at a time.
+    ``transform`` (e.g. a measure's similarity) is applied before averaging.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> m = xr.DataArray(np.arange(16.0).reshape(4, 4), dims=("channel_a", "channel_b"),
+    ...                  coords={"channel_a": [0, 1, 2, 3], "channel_b": [0, 1, 2, 3]})
+    >>> _stream_block_means(m, np.array([0, 1, 2, 3]), 2).tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+    matrix = matrix.transpose("channel_a", "channel_b")
+    n = ids.size
+    starts = _block_starts(n, block)
+    out = np.empty((starts.size, starts.size))
+    blocks_per_read = max(1, _READ_VALUES // max(1, n * block))
+    for first in range(0, starts.size, blocks_per_read):
+        last = min(first + blocks_per_read, starts.size)
+        lo, hi = int(starts[first]), min(n, int(starts[last - 1]) + block)
+        strip = _host(matrix.sel(channel_a=ids[lo:hi], channel_b=ids))
+        if transform is not None:
+            strip = np.asarray(transform(strip), dtype=np.float64)
+        out[first:last] = _block_means(strip, starts[first:last] - lo, starts)
+    return out
+
+
+def _matrix_image(
+    clusters: xr.Dataset, pairwise: xr.Dataset | None, ids: np.ndarray, measure: Measure
+) -> tuple[np.ndarray, int]:
+    """The ordered similarity at the figure's resolution and the channels per pixel."""
+    n = ids.size
+    if pairwise is None and "ordered_similarity" in clusters.data_vars:
+        image = clusters["ordered_similarity"].transpose("row", "col")
+        block = int(clusters["ordered_similarity"].attrs.get("block_size", 0)) or int(
+            clusters.attrs.get("block_size", 0)
+        )
+        if not block:
+            rows = np.asarray(image["row"].values) if "row" in image.coords else None
+            block = int(rows[1] - rows[0]) if rows is not None and rows.size > 1 else 1
+        expected = -(-n // block)
+        if image.shape != (expected, expected):
+            raise InputError(
+                f"the Clusters' ordered_similarity is {image.shape[0]} x {image.shape[1]} "
+                f"pixels, but {n} informative channels at {block} per pixel give "
+                f"{expected} x {expected}; these Clusters were edited after cluster(). "
+                "Run cluster() again, or pass pairwise=."
+            )
+        return _host(image), block
+    block = -(-n // MAX_PIXELS) if n else 1
+    if pairwise is not None:
+        require_kind(pairwise, ("pairwise",), "plot_structure(pairwise=...)")
+        if measure.name not in pairwise.data_vars:
+            raise InputError(
+                f"plot_structure(pairwise=...) needs the {measure.label} of the channels the "
+                f"Clusters were made with; this Pairwise dataset has no {measure.name!r}."
+            )
+        return _stream_block_means(pairwise[measure.name], ids, block, measure.similarity), block
+    if "similarity" in clusters.data_vars:
+        return _stream_block_means(clusters["similarity"], ids, block), block
+    raise InputError(
+        "plot_structure() needs the similarity matrix: these Clusters have neither "
+        "'ordered_similarity' nor 'similarity'; pass pairwise= (the Pairwise results "
+        "they came from)."
+    )
+
+
+# -- one ensemble -----------------------------------------------------------------------
+
+
+def _channel_names(ordered: xr.Dataset, ids: np.ndarray) -> tuple[list[str], str]:
+    """Tick labels of channels in order: ``(model, latent)`` when known, else ids."""
+    if "model" in ordered.coords and "latent" in ordered.coords:
+        models = ordered["model"].values
+        latents = ordered["latent"].values
+        return [f"({m}, {lat})" for m, lat in zip(models, latents, strict=True)], "(model, latent)"
+    return [str(c) for c in ids], "channel"
+
+
+def _ticks(
+    n: int, names: list[str], ids: np.ndarray, kind: str
+) -> tuple[np.ndarray, list[str], str]:
+    """Tick positions and labels: every channel when few, about 10 channel ids otherwise."""
+    if n <= _FEW_CHANNELS:
+        return np.arange(n), names, f"{kind}, in OPTICS order"
+    positions = np.unique(np.linspace(0, n - 1, 11).round().astype(np.int64))
+    return positions, [str(ids[p]) for p in positions], "channel id, in OPTICS order"
+
+
+def _best_pairs(clusters: xr.Dataset, limit: int = 6) -> list[Hashable]:
+    """The factor pairs (``pair_nmi``) that match some group's central channel better
+    than any single factor does, at most ``limit``."""
+    if "pair_nmi" not in clusters.data_vars or "label_nmi" not in clusters.data_vars:
+        return []
+    central = np.flatnonzero(np.asarray(clusters["central"].values, dtype=bool))
+    if central.size == 0:
+        return []
+    single = _host(clusters["label_nmi"].isel(channel=central).transpose("channel", "factor"))
+    pair = _host(clusters["pair_nmi"].isel(channel=central).transpose("channel", "factor_pair"))
+    names = list(clusters["factor_pair"].values)
+    chosen: list[Hashable] = []
+    single, pair = np.nan_to_num(single, nan=-1.0), np.nan_to_num(pair, nan=-1.0)
+    for s_row, p_row in zip(single, pair, strict=True):
+        k = int(np.argmax(p_row))
+        if p_row[k] > s_row.max() and names[k] not in chosen:
+            chosen.append(names[k])
+    return chosen[:limit]
+
+
+def _label_strip(ordered: xr.Dataset, pairs: list[Hashable]) -> tuple[np.ndarray, list[str]]:
+    """NMI of the ordered channels with each factor, then with the chosen factor pairs."""
+    columns = [_host(ordered["label_nmi"].transpose("channel", "factor"))]
+    names = [str(f) for f in ordered["factor"].values]
+    if pairs:
+        chosen = ordered["pair_nmi"].sel(factor_pair=pairs).transpose("channel", "factor_pair")
+        columns.append(_host(chosen))
+        names += [str(p) for p in pairs]
+    return np.concatenate(columns, axis=1), names
+
+
+def _reachability_panel(
+    ax: Any, reach: np.ndarray, groups: np.ndarray, block: int, colors: list[Any]
+) -> None:
+    """Bars of the reachability (block maxima when ``block > 1``), clipped ones marked."""
+    from matplotlib.patches import Patch
+
+    n = reach.size
+    starts = _block_starts(n, block)
+    widths = np.diff(np.r_[starts, n])
+    finite = np.isfinite(reach)
+    # a block's bar is its highest reachability; +inf (the ordering's first point, or a
+    # channel no other reaches) counts as clipped
+    with np.errstate(invalid="ignore"):
+        peak = np.maximum.reduceat(np.where(finite, reach, -np.inf), starts)
+    unreached = np.logical_or.reduceat(~finite, starts)
+    values = peak[np.isfinite(peak)]
+    top = float(values.max()) * 1.1 if values.size and values.max() > 0 else 1.0
+    clipped = unreached
+    heights = np.where(clipped, top, np.maximum(peak, 0.0))
+    bar_colors = [colors[g] if g >= 0 else _NOISE for g in groups[starts]]
+    ax.bar(starts - 0.5, heights, width=widths, align="edge", color=bar_colors, linewidth=0)
+    for g, start, stop in _segments(groups):
+        ax.axvspan(start - 0.5, stop - 0.5, color=colors[g], alpha=0.2, linewidth=0)
+    handles: list[Any] = [
+        Patch(color=colors[g], label=f"group {g}") for g in range(len(colors))[:20]
+    ]
+    handles.append(Patch(color=_NOISE, label="noise"))
+    if clipped.any():
+        centre = starts[clipped] + (widths[clipped] - 1) / 2
+        (mark,) = ax.plot(
+            centre,
+            np.full(centre.size, top),
+            linestyle="none",
+            marker="^",
+            color="black",
+            markersize=4,
+            clip_on=False,
+            label="clipped (infinite reachability)",
+        )
+        handles.append(mark)
+    ax.legend(
+        handles=handles,
+        loc="upper right",
+        fontsize=6,
+        ncols=min(len(handles), 6),
+        framealpha=0.85,
+        title=f"first 20 of {len(colors)} groups" if len(colors) > 20 else None,
+        title_fontsize=6,
+    )
+    ax.set_ylim(0, top * (1.45 if len(handles) > 6 else 1.3))
+    # ticks on the right: the left of the row holds the label-NMI colour bar
+    ax.yaxis.tick_right()
+    ax.yaxis.set_label_position("right")
+    ax.set_ylabel("reachability", fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def plot_structure(
@@ -96,20 +317,30 @@ def plot_structure(
     """The paper's Fig. 4 layout for the hotspots of one ensemble.
 
     Top: the OPTICS reachability profile of the informative channels in OPTICS
-    order, with each group's span shaded in its colour (noise grey). Centre:
-    the similarity matrix (NMI, or ``exp(-VI)`` for ``metric="vi"``) reordered
-    by OPTICS, colour scale 0..1, groups outlined. Left, when the clusters
-    carry ``label_nmi``: the NMI of every channel with each ground-truth
-    factor, on the same rows.
+    order, each group's span shaded in its colour (noise grey), with a legend
+    of the group colours; bars that reach past the axis (the first point of
+    the ordering, and any channel no other one reaches, has infinite
+    reachability) are drawn at the top and marked with a triangle. Centre: the similarity matrix (NMI, or ``exp(-VI)`` for
+    the VI measure) reordered by OPTICS, colour scale 0..1, groups outlined.
+    Left, when the clusters carry ``label_nmi``: the NMI of every channel with
+    each ground-truth factor (and with the factor pairs that best match a
+    group's central channel), with its own colour bar. Ticks name the
+    channels: ``(model, latent)`` for up to 40 channels, channel ids otherwise.
+
+    The matrix is drawn at most :data:`MAX_PIXELS` pixels on a side: from the
+    Clusters' ``ordered_similarity`` (block means in OPTICS order, as
+    :func:`ensemblex.cluster` writes them), or, for Clusters without it, block
+    means streamed from ``similarity`` or from ``pairwise`` a strip at a time.
+    Memory is bounded by the figure whatever the number of channels.
 
     Parameters
     ----------
     clusters
         A Clusters dataset from :func:`ensemblex.structure.cluster`.
     pairwise
-        Pairwise results to take the matrix from instead of
-        ``clusters.similarity`` (e.g. after reading a Clusters dataset saved
-        without it).
+        Pairwise results (in memory, or a lazy netCDF/Zarr store) to take the
+        matrix from instead of the Clusters' own, for example for Clusters
+        saved without it.
     path
         Where to save the figure as PNG.
 
@@ -126,41 +357,44 @@ def plot_structure(
     >>> cl = cluster(reference_pairwise(post, labels=True), min_samples=5)
     >>> fig = plot_structure(cl)
     >>> sorted(ax.get_label() for ax in fig.axes)
-    ['colorbar', 'label_nmi', 'reachability', 'similarity']
+    ['colorbar', 'label_nmi', 'label_nmi_colorbar', 'reachability', 'similarity']
+    >>> reach = next(ax for ax in fig.axes if ax.get_label() == "reachability")
+    >>> [t.get_text() for t in reach.get_legend().get_texts()]
+    ['group 0', 'group 1', 'group 2', 'noise', 'clipped (infinite reachability)']
     """
+    from matplotlib.patches import Rectangle
+
     require_kind(clusters, ("clusters",), "plot_structure()")
-    metric = str(clusters.attrs.get("metric", "nmi"))
+    measure = _clusters_measure(clusters)
     ordering = np.asarray(clusters["ordering"].values, dtype=np.int64)
-    ordered = clusters.isel(channel=ordering)
-    ids = ordered["channel"].values
-    groups = np.asarray(ordered["group"].values)
-    reach = np.asarray(ordered["reachability"].values, dtype=np.float64)
-    if pairwise is not None:
-        sim = _similarity_from_pairwise(pairwise, ids, metric)
-    elif "similarity" in clusters.data_vars:
-        sim = clusters["similarity"].sel(channel_a=ids, channel_b=ids).values
-    else:
-        raise InputError(
-            "plot_structure() needs the similarity matrix: these Clusters have no "
-            "'similarity' variable; pass pairwise= (the Pairwise results they came from)."
-        )
     has_labels = "label_nmi" in clusters.data_vars
+    pairs = _best_pairs(clusters) if has_labels else []
+    per_channel = ["group", "reachability"] + (["label_nmi"] if has_labels else [])
+    per_channel += ["pair_nmi"] if pairs else []
+    ordered = clusters[per_channel].isel(channel=ordering)
+    ids = np.asarray(ordered["channel"].values)
+    groups = np.asarray(ordered["group"].values, dtype=np.int64)
+    reach = np.asarray(ordered["reachability"].values, dtype=np.float64)
+    image, block = _matrix_image(clusters, pairwise, ids, measure)
     n = ids.size
     n_groups = int(groups.max()) + 1 if groups.size and groups.max() >= 0 else 0
-    colors = _group_colors(max(n_groups, 1))
+    colors = _group_colors(max(n_groups, 1))[:n_groups] if n_groups else []
 
+    names, kind = _channel_names(ordered, ids)
+    positions, tick_labels, axis_label = _ticks(n, names, ids, kind)
+    strip_values, factors = _label_strip(ordered, pairs) if has_labels else (np.zeros((n, 0)), [])
     fig = _figure((8.0, 7.5))
-    n_factor = clusters.sizes.get("factor", 0) if has_labels else 0
-    left = max(0.6, 0.25 * n_factor) if has_labels else 0.01
-    # room under the panels for the factor names, written vertically
-    longest = max((len(str(f)) for f in clusters["factor"].values), default=0) if has_labels else 0
-    bottom = min(0.2, 0.08 + 0.009 * max(0, longest - 5))
+    left = max(0.6, 0.25 * len(factors)) if has_labels else 0.02
+    # room under the panels for the factor names and channel ticks, written vertically
+    longest = max((len(str(f)) for f in factors), default=0)
+    longest = max(longest, max((len(t) for t in tick_labels), default=0))
+    bottom = min(0.22, 0.09 + 0.009 * max(0, longest - 5))
     grid = fig.add_gridspec(
         2,
         3,
         width_ratios=[left, 5.0, 0.2],
         height_ratios=[1.3, 5.0],
-        left=0.08,
+        left=0.1,
         right=0.92,
         bottom=bottom,
         top=0.95,
@@ -171,33 +405,27 @@ def plot_structure(
     ax_sim = fig.add_subplot(grid[1, 1], sharex=ax_reach, label="similarity")
     ax_bar = fig.add_subplot(grid[1, 2], label="colorbar")
 
-    # reachability profile; the first point of an ordering is at infinite reachability
-    finite = np.isfinite(reach)
-    top = float(reach[finite].max()) * 1.1 if finite.any() else 1.0
-    shown = np.where(finite, reach, top)
-    bar_colors = [colors[g] if g >= 0 else (0.6, 0.6, 0.6, 1.0) for g in groups]
-    ax_reach.bar(np.arange(n), shown, width=1.0, color=bar_colors, linewidth=0)
-    for g, start, stop in _segments(groups):
-        ax_reach.axvspan(start - 0.5, stop - 0.5, color=colors[g], alpha=0.2, linewidth=0)
-    ax_reach.set_ylim(0, top)
-    ax_reach.set_ylabel("reachability")
+    _reachability_panel(ax_reach, reach, groups, block, colors)
     ax_reach.tick_params(labelbottom=False)
-    ax_reach.set_title(
-        f"{n} informative channels, {n_groups} groups (OPTICS, {metric.upper()})", fontsize=10
+    title = (
+        f"{n} informative channels, {n_groups} groups (OPTICS, {measure.label}, "
+        f"min_samples={clusters.attrs.get('min_samples', '?')})"
     )
+    if block > 1:
+        title += f"; {block} channels per pixel"
+    ax_reach.set_title(title, fontsize=9)
 
-    image = ax_sim.imshow(
-        sim,
+    span = image.shape[0] * block - 0.5  # the last block may extend past the last channel
+    shown = ax_sim.imshow(
+        image,
         cmap=_CMAP,
         vmin=0.0,
         vmax=1.0,
         interpolation="nearest",
         aspect="auto",
-        extent=(-0.5, n - 0.5, n - 0.5, -0.5),
+        extent=(-0.5, span, span, -0.5),
     )
     for g, start, stop in _segments(groups):
-        from matplotlib.patches import Rectangle
-
         ax_sim.add_patch(
             Rectangle(
                 (start - 0.5, start - 0.5),
@@ -208,29 +436,39 @@ def plot_structure(
                 linewidth=1.5,
             )
         )
-    ax_sim.set_xlabel("channel (OPTICS order)")
     ax_sim.set_xlim(-0.5, n - 0.5)
     ax_sim.set_ylim(n - 0.5, -0.5)
-    fig.colorbar(image, cax=ax_bar, label="NMI" if metric == "nmi" else "exp(-VI)")
+    ax_sim.set_xticks(positions, tick_labels, rotation=90, fontsize=6 if n > 20 else 7)
+    ax_sim.set_yticks(positions, tick_labels, fontsize=6 if n > 20 else 7)
+    ax_sim.set_xlabel(axis_label)
+    fig.colorbar(shown, cax=ax_bar, label=measure.similarity_label)
 
     if has_labels:
         ax_lab = fig.add_subplot(grid[1, 0], sharey=ax_sim, label="label_nmi")
-        lab = ordered["label_nmi"].transpose("channel", "factor").values
-        ax_lab.imshow(
-            np.nan_to_num(lab, nan=0.0),
+        strip = ax_lab.imshow(
+            np.nan_to_num(strip_values, nan=0.0),
             cmap=_CMAP,
             vmin=0.0,
             vmax=1.0,
             interpolation="nearest",
             aspect="auto",
-            extent=(-0.5, lab.shape[1] - 0.5, n - 0.5, -0.5),
+            extent=(-0.5, len(factors) - 0.5, n - 0.5, -0.5),
         )
-        ax_lab.set_xticks(np.arange(lab.shape[1]))
-        ax_lab.set_xticklabels([str(f) for f in clusters["factor"].values], rotation=90)
-        ax_lab.set_ylabel("NMI with factor / channel (OPTICS order)")
+        ax_lab.set_xticks(np.arange(len(factors)), [str(f) for f in factors], rotation=90)
+        ax_lab.set_ylabel(f"NMI with factor; {axis_label}", fontsize=8)
         ax_sim.tick_params(labelleft=False)
+        ax_lab.tick_params(labelleft=True)
+        # its own colour bar, a thin horizontal strip above it
+        ax_lab_bar = fig.add_subplot(grid[0, 0], label="label_nmi_colorbar")
+        box = ax_lab_bar.get_position()
+        ax_lab_bar.set_position((box.x0, box.y0 + 0.1 * box.height, box.width, 0.12 * box.height))
+        bar = fig.colorbar(strip, cax=ax_lab_bar, orientation="horizontal")
+        bar.set_ticks([0.0, 0.5, 1.0])
+        bar.ax.tick_params(labelsize=6)
+        bar.ax.xaxis.set_label_position("top")
+        bar.set_label("NMI with\nfactor", fontsize=7)
     else:
-        ax_sim.set_ylabel("channel (OPTICS order)")
+        ax_sim.set_ylabel(axis_label)
     return _save(fig, path)
 
 
@@ -277,8 +515,9 @@ def plot_cross(
     a: xr.Dataset,
     b: xr.Dataset,
     *,
-    metric: Literal["nmi", "vi"] = "nmi",
+    measure: ClusterMeasure | None = None,
     path: str | Path | None = None,
+    metric: ClusterMeasure | None = None,
 ) -> Figure:
     """Compare the channels of two ensembles (the paper's Fig. 4b).
 
@@ -294,10 +533,12 @@ def plot_cross(
     a, b
         Fingerprints, or Clusters from Fingerprints (they keep the parameters the
         comparison needs), over the same samples.
-    metric
-        ``"nmi"`` or ``"vi"``.
+    measure
+        ``"nmi"`` (default) or ``"vi"`` (drawn as ``exp(-VI)``).
     path
         Where to save the figure as PNG.
+    metric
+        Deprecated alias of ``measure``.
 
     Returns
     -------
@@ -316,12 +557,16 @@ def plot_cross(
     """
     from .pairwise import pairwise as pairwise_fn
 
-    metric = check_option("metric", metric, ("nmi", "vi"))
+    name = resolve_alias(
+        measure, "nmi", old_name="metric", old_value=metric, function="plot_cross()"
+    )
+    chosen = get_measure(name, "cluster", option="metric" if metric is not None else "measure")
+    assert chosen.similarity is not None  # a clustering measure has one
     fp_a = _fingerprints_of(a, "plot_cross(a)")
     fp_b = _fingerprints_of(b, "plot_cross(b)")
     pw = pairwise_fn(fp_a, fp_b)
-    values = pw[[metric, "info_a", "info_b"]].compute()
-    min_info = float(pw.attrs.get("min_info", 0.01))
+    values = pw[[chosen.name, "info_a", "info_b"]].compute()
+    min_info = float(pw.attrs.get("min_info", MIN_INFO))
     rows = np.flatnonzero(_host(values["info_a"]) >= min_info)
     cols = np.flatnonzero(_host(values["info_b"]) >= min_info)
     if rows.size == 0 or cols.size == 0:
@@ -329,9 +574,8 @@ def plot_cross(
             "plot_cross(): one of the ensembles has no informative channel "
             f"(>= {min_info} bits); nothing to compare."
         )
-    matrix = _host(values[metric])[np.ix_(rows, cols)]
-    sim = np.exp(-np.maximum(matrix, 0.0)) if metric == "vi" else np.clip(matrix, 0.0, 1.0)
-    sim = np.nan_to_num(sim, nan=0.0)
+    matrix = _host(values[chosen.name])[np.ix_(rows, cols)]
+    sim = np.nan_to_num(np.asarray(chosen.similarity(matrix), dtype=np.float64), nan=0.0)
     ids_a = values["channel_a"].values[rows]
     ids_b = values["channel_b"].values[cols]
 
@@ -364,8 +608,8 @@ def plot_cross(
                 ax.axvspan(start - 0.5, stop - 0.5, ymin=0.985, ymax=1, color=colors[g])
     ax.set_ylabel(f"channels of a ({rows.size} informative)")
     ax.set_xlabel(f"channels of b ({cols.size} informative)")
-    ax.set_title(f"{metric.upper()} between the channels of two ensembles", fontsize=10)
-    fig.colorbar(image, cax=ax_bar, label="NMI" if metric == "nmi" else "exp(-VI)")
+    ax.set_title(f"{chosen.label} between the channels of two ensembles", fontsize=10)
+    fig.colorbar(image, cax=ax_bar, label=chosen.similarity_label)
     return _save(fig, path)
 
 
@@ -378,21 +622,108 @@ def _label_names(labels: xr.DataArray) -> list[str]:
     return [str(i) for i in range(labels.sizes["factor"])]
 
 
+def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer codes 0..k-1 of a label's values (in sorted order) and k."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    return inverse.reshape(values.shape), int(unique.size)
+
+
+def _factor_values(labels: xr.DataArray, name: str) -> np.ndarray:
+    """The values of factor ``name`` per sample; for a pair ``"a+b"`` the joint label.
+
+    The joint label of two factors is ``a * n_b + b`` on their integer codes
+    (``n_b``: the number of distinct values of ``b``), the label whose NMI
+    :func:`ensemblex.label_nmi` reports for the pair.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> labels = xr.DataArray([[0, 0, 1, 1], [0.5, 0.7, 0.5, 0.7]], dims=("factor", "sample"),
+    ...                       coords={"factor": ["shape", "scale"]})
+    >>> _factor_values(labels, "shape+scale").tolist()
+    [0, 1, 2, 3]
+    >>> _factor_values(labels, "colour")
+    Traceback (most recent call last):
+    ...
+    ensemblex.errors.InputError: color_by names 'colour', which is not a factor of the labels ('shape', 'scale') nor a pair 'a+b' of them.
+    """
+    names = _label_names(labels)
+    rows = np.asarray(to_numpy(labels.transpose("factor", ...).data))
+    if name in names:
+        return rows[names.index(name)]
+    parts = name.split("+")
+    if len(parts) == 2 and all(p in names for p in parts):
+        code_a, _ = _codes(rows[names.index(parts[0])])
+        code_b, n_b = _codes(rows[names.index(parts[1])])
+        return code_a * n_b + code_b
+    raise InputError(
+        f"color_by names {name!r}, which is not a factor of the labels "
+        f"({', '.join(repr(n) for n in names)}) nor a pair 'a+b' of them."
+    )
+
+
 def plot_synthesis(
     syn: xr.Dataset,
     path: str | Path,
     *,
     labels: xr.DataArray | None = None,
     max_factors: int = 5,
+    color_by: str | Sequence[str] | None = None,
 ) -> Path:
-    """Scatter the synthesised posterior means, one panel per ground-truth factor.
+    """Scatter the synthesised posterior means, one panel per colouring, each with a colour bar.
 
-    Points are coloured by the factor's value; a 1-D channel is drawn against
-    the sample index. A variable of ``syn`` along a step dim (the objective
-    trace) gets its own panel.
+    A 2-D (or higher) channel is drawn as its first two posterior means, a 1-D
+    channel against the sample index. A variable of ``syn`` along a step dim
+    (the objective trace) gets its own panel.
+
+    Parameters
+    ----------
+    syn
+        Synthesised posteriors (:func:`ensemblex.synthesize`).
+    path
+        Where to save the figure as PNG.
+    labels
+        Ground-truth labels ``(factor, sample)`` on the same samples.
+    max_factors
+        Without ``color_by``: colour by each of the first ``max_factors`` factors.
+    color_by
+        The factor, or factors, to colour by: a name, or a pair ``"a+b"``
+        coloured by the joint label ``a * n_b + b``. Pass the group's best
+        factors (the ``best_factors`` of :func:`ensemblex.describe_groups`) so
+        that the colours show what the channel carries.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np, xarray as xr, ensemblex as ex
+    >>> theta = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    >>> syn = ex.posteriors(np.stack([np.cos(theta), np.sin(theta)])[None],
+    ...                     np.full((1, 2, 40), -4.0))
+    >>> labels = xr.DataArray([theta.round(1), theta > np.pi], dims=("factor", "sample"),
+    ...                       coords={"factor": ["angle", "upper"]})
+    >>> out = plot_synthesis(syn, pathlib.Path(tempfile.mkdtemp()) / "synth.png",
+    ...                      labels=labels, color_by="angle+upper")
+    >>> out.name
+    'synth.png'
     """
-    mean = np.asarray(syn["mean"].values)[0]  # (latent, sample)
-    factor_names = _label_names(labels)[:max_factors] if labels is not None else [""]
+    mean = np.asarray(to_numpy(syn["mean"].data))[0]  # (latent, sample)
+    if color_by is not None and labels is None:
+        raise InputError("plot_synthesis(color_by=...) needs labels= (the ground-truth factors).")
+    if labels is None:
+        colourings: list[str] = [""]
+    elif color_by is None:
+        colourings = [n for n in _label_names(labels) if "+" not in n][:max_factors]
+    else:
+        colourings = [color_by] if isinstance(color_by, str) else list(color_by)
+    colours = {
+        name: _factor_values(labels, name) if labels is not None else np.arange(mean.shape[1])
+        for name in colourings
+    }
     traces = [
         name
         for name, var in syn.data_vars.items()
@@ -400,27 +731,28 @@ def plot_synthesis(
     ]
     if "objective_trace" in traces:
         traces = ["objective_trace"]
-    n_panels = len(factor_names) + len(traces[:1])
+    n_panels = len(colourings) + len(traces[:1])
     ncols = min(3, n_panels)
     nrows = -(-n_panels // ncols)
-    fig = _figure((3.4 * ncols, 3.2 * nrows))
+    fig = _figure((3.8 * ncols, 3.3 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     panels = list(axes.flat)
     x = mean[0]
     y = mean[1] if mean.shape[0] > 1 else np.arange(mean.shape[1])
-    for ax, name in zip(panels, factor_names, strict=False):
-        colour = (
-            np.asarray(labels.sel(factor=labels["factor"].values[factor_names.index(name)]))
-            if labels is not None
-            else np.arange(mean.shape[1])
-        )
-        ax.scatter(x, y, c=colour, s=8, cmap="viridis")
+    for ax, name in zip(panels, colourings, strict=False):
+        points = ax.scatter(x, y, c=colours[name], s=8, cmap="viridis")
+        if not name:
+            label = "sample"
+        elif "+" in name and name not in _label_names(labels):  # type: ignore[arg-type]
+            label = f"{name} (joint label)"
+        else:
+            label = name
+        fig.colorbar(points, ax=ax, label=label)
         ax.set_title(f"coloured by {name}" if name else "synthesised channel", fontsize=9)
         ax.set_xlabel("u1")
         ax.set_ylabel("u2" if mean.shape[0] > 1 else "sample")
-        ax.set_aspect("auto")
     if traces:
         ax = panels[n_panels - 1]
         trace = syn[traces[0]]
@@ -428,7 +760,6 @@ def plot_synthesis(
         ax.set_title(str(traces[0]).replace("_", " "), fontsize=9)
         ax.set_xlabel(str(trace.dims[0]))
     fig.suptitle("Synthesised channel: posterior means", fontsize=10)
-    fig.tight_layout()
     _save(fig, path)
     return Path(path)
 
@@ -437,14 +768,13 @@ def plot_information(pw: xr.Dataset, post: xr.Dataset, path: str | Path) -> Path
     """Heatmap of the information (bits) of every latent channel, model by latent."""
     n_model, n_latent = post.sizes["model"], post.sizes["latent"]
     bits = np.asarray(pw["info_a"].values, dtype=float).reshape(n_model, n_latent)
-    fig = _figure((2.0 + 0.45 * n_latent, 1.5 + 0.3 * n_model))
+    fig = _figure((2.0 + 0.45 * n_latent, 1.5 + 0.3 * n_model), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(bits, cmap="magma", aspect="auto")
     ax.set_xlabel("latent")
     ax.set_ylabel("model")
     ax.set_title("I(X;U) per channel (bits)", fontsize=10)
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
+    fig.colorbar(im, ax=ax, label="bits")
     _save(fig, path)
     return Path(path)
 
@@ -540,5 +870,326 @@ def plot_traversals(
             ax.set_title(f"model {model}, latent {lat}", fontsize=9)
     fig.suptitle(
         f"{ensemble.config['method']} traversals (member seed {ensemble.seeds[model]})", fontsize=9
+    )
+    return _save(fig, path)
+
+
+# -- NMI against exp(-VI) (paper Fig. 12) -----------------------------------------------
+
+
+def _pair_rows(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``i < j`` of the upper-triangle pairs numbered ``k`` row by row."""
+    rows = np.arange(n, dtype=np.int64)
+    offset = rows * n - rows * (rows + 1) // 2  # pairs before row i
+    i = np.searchsorted(offset, k, side="right") - 1
+    j = k - offset[i] + i + 1
+    return i, j
+
+
+def plot_nmi_vi(
+    pairwise: xr.Dataset,
+    *,
+    path: str | Path | None = None,
+    max_pairs: int = 200_000,
+    seed: int = 0,
+) -> Figure:
+    """NMI against ``exp(-VI)`` for the pairs of informative channels (paper Fig. 12).
+
+    The two measures agree on what is shared (both are 1 for channels that
+    carry the same information) but weigh it differently: NMI normalises by
+    the channels' information, VI counts the bits either one has that the
+    other lacks. Points near the diagonal are pairs on which they agree.
+
+    Up to ``max_pairs`` pairs every pair is drawn; above, a random subset of
+    ``max_pairs`` pairs (seeded, said in the title). The matrices are read a
+    strip of rows at a time, so memory stays bounded for a store of tens of
+    thousands of channels.
+
+    Parameters
+    ----------
+    pairwise
+        Pairwise results of a set of channels with itself (in memory, or a
+        lazy netCDF/Zarr store), with ``nmi``, ``vi`` and ``info_a``.
+    path
+        Where to save the figure as PNG.
+    max_pairs
+        The most pairs drawn.
+    seed
+        Seed of the random subset.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        6 x 5.5 inches at 100 dpi; the panel is labelled ``"nmi_vi"``.
+
+    Examples
+    --------
+    >>> from ensemblex.testing import planted_ensemble, reference_pairwise
+    >>> pw = reference_pairwise(planted_ensemble(n_models=6, n_latent=4, n_samples=60))
+    >>> fig = plot_nmi_vi(pw)
+    >>> fig.axes[0].get_title()
+    'NMI against exp(-VI): all 276 pairs of 24 informative channels'
+    """
+    require_kind(pairwise, ("pairwise",), "plot_nmi_vi()")
+    max_pairs = int(max_pairs) if max_pairs >= 1 else 0
+    if max_pairs < 1:
+        raise InputError(f"plot_nmi_vi(): max_pairs must be a positive integer; got {max_pairs}.")
+    if pairwise.sizes["channel_a"] != pairwise.sizes["channel_b"] or not np.array_equal(
+        pairwise["channel_a"].values, pairwise["channel_b"].values
+    ):
+        raise InputError(
+            "plot_nmi_vi() needs the Pairwise results of a set of channels with itself "
+            "(pairwise(fp)); this one compares two different sets of channels."
+        )
+    nmi, vi = get_measure("nmi", "cluster"), get_measure("vi", "cluster")
+    missing = [m.name for m in (nmi, vi) if m.name not in pairwise.data_vars]
+    if missing:
+        raise InputError(f"plot_nmi_vi(): the Pairwise dataset has no {', '.join(missing)}.")
+    min_info = float(pairwise.attrs.get("min_info", MIN_INFO))
+    positions = np.flatnonzero(_host(pairwise["info_a"]) >= min_info)
+    n = positions.size
+    if n < 2:
+        raise InputError(
+            f"plot_nmi_vi(): {n} channel(s) carry at least min_info={min_info} bits; "
+            "there is no pair to draw."
+        )
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        k = np.arange(total, dtype=np.int64)
+        title = f"all {total:,} pairs of {n:,} informative channels"
+    else:
+        rng = np.random.default_rng(seed)
+        k = np.sort(rng.choice(total, size=max_pairs, replace=False)).astype(np.int64)
+        title = (
+            f"a random {max_pairs:,} of {total:,} pairs of {n:,} informative channels (seed {seed})"
+        )
+    i, j = _pair_rows(k, n)
+    x = np.empty(k.size)
+    y = np.empty(k.size)
+    rows_per_read = max(1, _READ_VALUES // n)
+    mats = {m.name: pairwise[m.name].transpose("channel_a", "channel_b") for m in (nmi, vi)}
+    for lo in range(0, n - 1, rows_per_read):
+        hi = min(n - 1, lo + rows_per_read)
+        take = slice(*np.searchsorted(i, [lo, hi]))
+        if take.start == take.stop:
+            continue
+        # rows lo..hi-1, columns from lo on: the upper triangle of the strip
+        where = {"channel_a": positions[lo:hi], "channel_b": positions[lo:]}
+        a, b = i[take] - lo, j[take] - lo
+        x[take] = _host(mats[nmi.name].isel(where))[a, b]
+        y[take] = _host(mats[vi.name].isel(where))[a, b]
+    x = np.asarray(nmi.similarity(x), dtype=np.float64)  # type: ignore[misc]
+    y = np.asarray(vi.similarity(y), dtype=np.float64)  # type: ignore[misc]
+
+    fig = _figure((6.0, 5.5), layout="constrained")
+    ax = fig.add_subplot(label="nmi_vi")
+    many = k.size > 2000
+    ax.scatter(
+        x,
+        y,
+        s=3 if many else 8,
+        alpha=0.3 if many else 0.7,
+        linewidths=0,
+        rasterized=True,
+        color="tab:blue",
+    )
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="y = x")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel(nmi.similarity_label)
+    ax.set_ylabel(vi.similarity_label)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{nmi.similarity_label} against {vi.similarity_label}: {title}", fontsize=9)
+    return _save(fig, path)
+
+
+# -- traversals of groups (paper Figs. 4c and 11) ----------------------------------------
+
+
+def _ensemble_position(clusters: xr.Dataset, channel: Any, ensemble: Ensemble) -> int:
+    """The position in ``ensemble`` of the member a channel of ``clusters`` comes from.
+
+    Matched by the channel's ``member`` coordinate (the index in the trained
+    ensemble, as :meth:`Ensemble.posteriors` writes it), else by ``seed`` (when
+    the ensemble's seeds are distinct), else by its ``model`` value as a position.
+    """
+    ch = clusters.sel(channel=channel)
+    if "member" in ch.coords and int(ch["member"]) in ensemble.members:
+        return ensemble.members.index(int(ch["member"]))
+    seeds = ensemble.seeds
+    if "seed" in ch.coords and len(set(seeds)) == len(seeds) and int(ch["seed"]) in seeds:
+        return seeds.index(int(ch["seed"]))
+    model = ch["model"].item()
+    if isinstance(model, int | np.integer) and 0 <= int(model) < len(ensemble):
+        return int(model)
+    raise InputError(
+        f"channel {channel!r} comes from model {model!r}, which matches no member of the "
+        f"ensemble ({len(ensemble)} members, members {ensemble.members}, seeds {seeds}); "
+        "pass the Ensemble the posteriors came from."
+    )
+
+
+def _describe_line(row: Any, n_models: int) -> str:
+    text = f"{int(row['size'])} channels in {int(row['models'])} of {n_models} models"
+    if np.isfinite(float(row["bits"])):
+        text += f", {float(row['bits']):.2f} bits"
+    coherence = row.get("coherence")
+    if coherence is not None and np.isfinite(float(coherence)):
+        text += f", coherence {float(coherence):.2f}"
+    best = row.get("best_factors")
+    if isinstance(best, str) and best:
+        text += f"; best {best} (NMI {float(row['best_nmi']):.2f})"
+    return text
+
+
+def _traversal_panel(
+    fig: Figure,
+    grid: Any,
+    row: int,
+    cols: range,
+    decoded: np.ndarray,
+    values: np.ndarray,
+    label: str,
+) -> Any:
+    """Draw one traversal in ``grid[row, cols]``: a strip of images, or one panel of points."""
+    if decoded.ndim >= 3:  # images (V, H, W[, C])
+        axes = [
+            fig.add_subplot(grid[row, c], label=label if k == 0 else "traversal")
+            for k, c in enumerate(cols)
+        ]
+        for ax, img, value in zip(axes, decoded, values, strict=True):
+            _show_image(ax, img)
+            ax.set_xlabel(f"{value:.2g}", fontsize=6, labelpad=1)
+        return axes[0]
+    ax = fig.add_subplot(grid[row, cols.start : cols.stop], label=label)
+    points = decoded.reshape(len(values), -1)
+    if points.shape[1] >= 2:
+        ax.plot(points[:, 0], points[:, 1], color="grey", linewidth=0.5)
+        ax.scatter(points[:, 0], points[:, 1], c=values, cmap="viridis", s=15)
+    else:
+        ax.scatter(values, points[:, 0], c=values, cmap="viridis", s=15)
+    ax.tick_params(labelsize=6)
+    return ax
+
+
+def plot_group_traversals(
+    ensemble: Ensemble,
+    clusters: xr.Dataset,
+    *,
+    n_steps: int = 7,
+    span: float = 2.0,
+    path: str | Path | None = None,
+    seed: int = 0,
+    pairwise: xr.Dataset | None = None,
+) -> Figure:
+    """What each group carries, decoded (paper Figs. 4c and 11).
+
+    One row per group. Left: the traversal of the group's central channel,
+    its latent set to ``n_steps`` values in ``[-span, span]`` and the member's
+    other latents at 0, decoded by its model. Right, for contrast: the same
+    for another member of the group, drawn at random (``seed``). Each row is
+    labelled with the group, the model and latent of both channels, the
+    group's :func:`ensemblex.describe_groups` line (size, recurrence, bits,
+    coherence) and its best factors.
+
+    Channels are matched to members of ``ensemble`` by their ``member``
+    coordinate, else their ``seed``, else their ``model`` value as a position.
+
+    Parameters
+    ----------
+    ensemble
+        The trained :class:`ensemblex.Ensemble` the clustered posteriors came from.
+    clusters
+        Clusters of its channels (:func:`ensemblex.cluster`), with ``model``
+        and ``latent`` coordinates.
+    n_steps
+        Values per traversal.
+    span
+        The traversal runs over ``[-span, span]`` (prior standard deviations).
+    path
+        Where to save the figure as PNG.
+    seed
+        Seed of the contrast members.
+    pairwise
+        Pairwise results, for the groups' coherence in the labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The first image of a row's central traversal is labelled
+        ``"group <g> central"``, of its contrast ``"group <g> contrast"``.
+
+    Examples
+    --------
+    See ``tests/test_plot.py``: this needs a trained ensemble (the ``train`` extra).
+    """
+    from .structure import describe_groups
+
+    require_kind(clusters, ("clusters",), "plot_group_traversals()")
+    n_steps = int(n_steps)
+    if n_steps < 2:
+        raise InputError(f"plot_group_traversals(): n_steps must be >= 2; got {n_steps}.")
+    if not (np.isfinite(span) and span > 0):
+        raise InputError(f"plot_group_traversals(): span must be a positive number; got {span}.")
+    for coord in ("model", "latent"):
+        if coord not in clusters.coords:
+            raise InputError(
+                f"plot_group_traversals() needs the channels' {coord!r} coordinate, which "
+                "these Clusters lack; cluster the Fingerprints of Ensemble.posteriors()."
+            )
+    table = describe_groups(clusters, pairwise=pairwise)
+    if len(table) == 0:
+        raise InputError(
+            "plot_group_traversals(): the clusters have no group (every channel is noise); "
+            "there is nothing to traverse. Lower min_samples."
+        )
+    values = np.linspace(-span, span, n_steps)
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(clusters["group"].values)
+    central = np.asarray(clusters["central"].values, dtype=bool)
+    ids = np.asarray(clusters["channel"].values)
+    n_models = int(np.unique(np.asarray(clusters["model"].values)).size)
+    is_image = len(tuple(ensemble.config["data_shape"])) >= 2
+
+    n_rows = len(table)
+    width = 2 * n_steps + 1
+    height = (1.45 if is_image else 2.6) * n_rows + 0.6  # inches; rows carry two text lines
+    fig = _figure((max(8.0, 0.8 * width), height))
+    grid = fig.add_gridspec(
+        n_rows,
+        width,
+        width_ratios=[1.0] * n_steps + [0.3] + [1.0] * n_steps,
+        left=0.02 if is_image else 0.06,
+        right=0.98,
+        bottom=0.3 / height,
+        top=1 - 0.6 / height,
+        hspace=0.9,
+        wspace=0.05 if is_image else 0.3,
+    )
+    for r, (_, row) in enumerate(table.sort_values("group").iterrows()):
+        g = int(row["group"])
+        members = ids[groups == g]
+        centre = ids[(groups == g) & central]
+        centre_id = centre[0] if centre.size else members[0]
+        others = members[members != centre_id]
+        contrast_id = others[rng.integers(others.size)] if others.size else centre_id
+        for side, channel in (("central", centre_id), ("contrast", contrast_id)):
+            position = _ensemble_position(clusters, channel, ensemble)
+            latent = int(clusters["latent"].sel(channel=channel))
+            model = clusters["model"].sel(channel=channel).item()
+            decoded = ensemble.traverse(position, latent, values)
+            cols = range(n_steps) if side == "central" else range(n_steps + 1, width)
+            first = _traversal_panel(fig, grid, r, cols, decoded, values, f"group {g} {side}")
+            if side == "central":
+                text = f"group {g}: model {model}, latent {latent} (central)\n"
+                text += _describe_line(row, n_models)
+            else:
+                text = f"contrast: model {model}, latent {latent} (a random member of group {g})"
+            first.set_title(text, loc="left", fontsize=7)
+    fig.suptitle(
+        f"Traversals of each group's central channel and of a random member "
+        f"({n_steps} values in [{-span:g}, {span:g}], other latents 0)",
+        fontsize=9,
     )
     return _save(fig, path)
