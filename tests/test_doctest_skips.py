@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,6 +34,7 @@ def test_only_a_missing_tensorflow_counts():
     assert not conftest.needs_missing_tensorflow(bug)
 
 
+@pytest.mark.slow  # a fresh pytest in a child process
 def test_tensorflow_doctest_skips_without_tensorflow():
     script = (
         "import sys; sys.modules['tensorflow'] = None; import pytest; "
