@@ -24,6 +24,8 @@ import xarray as xr
 from ._checks import check_positive_int, check_probability
 from ._kinds import stamp
 from .errors import InputError
+from .estimators import MIN_INFO
+from .measures import MEASURES, PAIRWISE_VARIABLES
 
 __all__ = ["COLLAPSED", "MIXED", "planted_ensemble", "reference_pairwise"]
 
@@ -53,6 +55,7 @@ def planted_ensemble(
     *,
     n_mixed: int = 1,
     logvar_range: tuple[float, float] = (-6.0, -2.5),
+    mix_range: tuple[float, float] = (0.3, 0.7),
     n_bins: int = 4,
     seed: int = 0,
 ) -> xr.Dataset:
@@ -132,6 +135,11 @@ def planted_ensemble(
     if not lo <= hi:
         raise InputError(f"logvar_range must be (low, high) with low <= high; got {logvar_range}.")
 
+    w_lo, w_hi = (float(v) for v in mix_range)
+    if not 0.0 <= w_lo <= w_hi <= 1.0:
+        raise InputError(
+            f"mix_range must be (low, high) with 0 <= low <= high <= 1; got {mix_range}."
+        )
     rng = np.random.default_rng(seed)
     z = rng.uniform(size=(n_factors, n_samples))
     mean = np.zeros((n_models, n_latent, n_samples))
@@ -147,7 +155,7 @@ def planted_ensemble(
         for q in range(n_mixed):
             k = slots[n_factors + q]
             f1, f2 = rng.choice(n_factors, size=2, replace=False)
-            w = rng.uniform(0.3, 0.7)
+            w = rng.uniform(w_lo, w_hi)
             planted[m, k] = MIXED
             mixed[m, k] = (f1, f2)
             mean[m, k] = w * _monotone_map(rng, z[f1]) + (1 - w) * _monotone_map(rng, z[f2])
@@ -170,7 +178,7 @@ def planted_ensemble(
 
 
 def reference_pairwise(
-    post: xr.Dataset, *, labels: bool = False, min_info: float = 0.01
+    post: xr.Dataset, *, labels: bool = False, min_info: float = MIN_INFO
 ) -> xr.Dataset:
     """A plain float64 Pairwise dataset of the latents of a Posteriors dataset (an oracle).
 
@@ -185,7 +193,8 @@ def reference_pairwise(
     Returns
     -------
     xr.Dataset
-        The Pairwise contract: ``nmi``, ``vi``, ``joint_info`` float32
+        The Pairwise contract: the measures of
+        :data:`ensemblex.measures.PAIRWISE_VARIABLES` float32
         ``(channel_a, channel_b)``; ``info_a``, ``repeat_info_a``, ``info_b``,
         ``repeat_info_b``; channel coordinates with ``_a`` / ``_b`` suffixes.
 
@@ -200,8 +209,6 @@ def reference_pairwise(
     True
     """
     from .estimators import bhattacharyya, label_coefficients
-    from .estimators import nmi as nmi_fn
-    from .estimators import vi as vi_fn
 
     min_info = check_probability("min_info", min_info, high=math.inf)
     mean = np.asarray(post["mean"].transpose("model", "latent", "sample").values, np.float64)
@@ -238,8 +245,13 @@ def reference_pairwise(
     joint /= n_sample
     info = -np.mean(np.log2(bc.mean(axis=-1)), axis=-1)
     rep = np.diag(joint).copy()
-    nmi = nmi_fn(info[:, None], info[None], joint, rep[:, None], rep[None], min_info=min_info)
-    vi = vi_fn(joint, rep[:, None], rep[None])
+    # every stored measure from the registry's estimator, in float64
+    measured = {
+        name: MEASURES[name].estimator(
+            info[:, None], info[None], joint, rep[:, None], rep[None], min_info=min_info
+        )
+        for name in PAIRWISE_VARIABLES
+    }
     ids = np.arange(n_channel)
     coords: dict[str, object] = {"channel_a": ids, "channel_b": ids}
     columns: dict[Hashable, np.ndarray] = {
@@ -254,9 +266,10 @@ def reference_pairwise(
         coords[f"{name}_b"] = ("channel_b", values)
     ds = xr.Dataset(
         {
-            "nmi": (("channel_a", "channel_b"), nmi.astype(np.float32)),
-            "vi": (("channel_a", "channel_b"), vi.astype(np.float32)),
-            "joint_info": (("channel_a", "channel_b"), joint.astype(np.float32)),
+            **{
+                name: (("channel_a", "channel_b"), np.asarray(v, dtype=np.float32))
+                for name, v in measured.items()
+            },
             "info_a": ("channel_a", info.astype(np.float32)),
             "repeat_info_a": ("channel_a", rep.astype(np.float32)),
             "info_b": ("channel_b", info.astype(np.float32)),
