@@ -466,3 +466,92 @@ def test_synthesis_errors(tmp_path, ring_syn) -> None:
     with pytest.raises(ValueError, match="needs labels="):
         plot_synthesis(syn, tmp_path / "x.png", color_by="upper")
     assert not (tmp_path / "x.png").exists()
+
+
+# -- traversals of groups -----------------------------------------------------------------
+
+
+class _Members:
+    """The parts of an Ensemble that the channel-to-member mapping reads."""
+
+    def __init__(self, members: list[int], seeds: list[int]) -> None:
+        self.members, self.seeds = members, seeds
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+
+def _clusters_with(**coords: list[int]) -> xr.Dataset:
+    ds = xr.Dataset(
+        coords={"channel": [10, 11, 12], **{k: ("channel", v) for k, v in coords.items()}}
+    )
+    return ds
+
+
+def test_channels_map_to_members_by_member_seed_or_model() -> None:
+    ens = _Members(members=[0, 2, 5], seeds=[7, 8, 9])
+    position = plot_module._ensemble_position
+    # the member coordinate (index in the trained ensemble) wins
+    cl = _clusters_with(model=[0, 1, 2], member=[5, 0, 2], seed=[7, 8, 9])
+    assert [position(cl, c, ens) for c in (10, 11, 12)] == [2, 0, 1]
+    # else the seed, when the ensemble's seeds are distinct
+    cl = _clusters_with(model=[0, 1, 2], seed=[9, 7, 8])
+    assert [position(cl, c, ens) for c in (10, 11, 12)] == [2, 0, 1]
+    # else the model value as a position
+    cl = _clusters_with(model=[2, 1, 0])
+    assert [position(cl, c, ens) for c in (10, 11, 12)] == [2, 1, 0]
+    with pytest.raises(ValueError, match="matches no member of the ensemble"):
+        position(_clusters_with(model=[3, 1, 0]), 10, ens)
+
+
+@pytest.mark.train
+def test_group_traversals_decode_central_and_contrast(tmp_path) -> None:
+    pytest.importorskip("tensorflow")
+    from ensemblex.datasets import load_dataset
+    from ensemblex.models import train_ensemble
+    from ensemblex.plot import plot_group_traversals
+    from ensemblex.structure import describe_groups
+
+    # planted Clusters over 8 models x 5 latents, and a tiny 8-member image ensemble
+    # with the same shape: model m of the clusters is member m
+    post = planted_ensemble(n_models=8, n_latent=5, n_samples=60, n_mixed=0, seed=1)
+    cl = cluster(reference_pairwise(post, labels=True), min_samples=5)
+    digits = load_dataset("digits", n_samples=64)
+    ens = train_ensemble(digits, n_members=8, latent_dim=5, hidden=[8], steps=2, batch_size=16,
+                         progress=False)  # fmt: skip
+    path = tmp_path / "traversals.png"
+    fig = plot_group_traversals(ens, cl, n_steps=5, span=1.5, path=path, seed=3)
+    assert imread(path)[..., :3].std() > 0.02
+    table = describe_groups(cl)
+    values = np.linspace(-1.5, 1.5, 5)
+    groups = cl["group"].values
+    for _, row in table.iterrows():
+        g = int(row["group"])
+        central = _axes(fig, f"group {g} central")
+        contrast = _axes(fig, f"group {g} contrast")
+        model, latent = int(row["central_model"]), int(row["central_latent"])
+        title = central.get_title(loc="left")
+        assert f"group {g}: model {model}, latent {latent} (central)" in title
+        assert f"{int(row['size'])} channels in {int(row['models'])} of 8 models" in title
+        assert f"best {row['best_factors']} (NMI {row['best_nmi']:.2f})" in title
+        # the drawn images are the member's decoded traversal
+        np.testing.assert_allclose(
+            np.asarray(central.images[0].get_array()),
+            ens.traverse(model, latent, values)[0].reshape(8, 8),
+            atol=1e-6,
+        )
+        # the contrast is another member of the same group
+        c_title = contrast.get_title(loc="left")
+        c_model, c_latent = (int(x) for x in
+                             c_title.split("model ")[1].split(" (")[0].split(", latent "))  # fmt: skip
+        member = (cl["model"].values == c_model) & (cl["latent"].values == c_latent)
+        assert groups[member][0] == g and (c_model, c_latent) != (model, latent)
+    # seeded: the same contrast members again, and the labels of every row are there
+    again = plot_group_traversals(ens, cl, n_steps=5, span=1.5, seed=3)
+    for g in table["group"]:
+        assert (_axes(again, f"group {g} contrast").get_title(loc="left")
+                == _axes(fig, f"group {g} contrast").get_title(loc="left"))  # fmt: skip
+    with pytest.raises(ValueError, match="n_steps must be >= 2"):
+        plot_group_traversals(ens, cl, n_steps=1)
+    with pytest.raises(ValueError, match="needs the channels' 'model' coordinate"):
+        plot_group_traversals(ens, cl.drop_vars("model"))
