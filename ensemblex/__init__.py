@@ -59,7 +59,13 @@ __all__ = ["__version__", "pairwise", "posteriors", "udr", *_LAZY]
 del _accessor
 
 
+#: submodules that are attributes on first use, as ``numpy.testing`` (``ex.testing``)
+_SUBMODULES = ("testing",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         value = getattr(module, name)
@@ -69,4 +75,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted([*__all__, *_SUBMODULES])
