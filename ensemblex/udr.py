@@ -20,14 +20,21 @@ from ._checks import check_option, check_probability
 from ._kinds import require_kind
 from ._namespace import to_numpy
 from .errors import InputError
+from .estimators import MIN_INFO
+from .measures import get_measure, measure_names, resolve_alias
 
-__all__ = ["LASSO_ALPHA", "relative_strength", "udr"]
+__all__ = ["KL_THRESHOLD", "LASSO_ALPHA", "relative_strength", "udr"]
 
 
 #: the Lasso penalty of disentanglement_lib's UDR
 LASSO_ALPHA = 0.1
+#: disentanglement_lib's filter of informative latents: mean KL to the prior, nats
+KL_THRESHOLD = 0.01
 
-_SIMILARITIES = ("nmi", "vi", "lasso", "spearman")
+#: similarities of latent means, besides the registry's measures between posteriors
+_MEAN_SIMILARITIES = ("lasso", "spearman")
+
+UDRMeasure = Literal["nmi", "vi", "lasso", "spearman"]
 
 
 def relative_strength(similarity: Any) -> float:
@@ -153,7 +160,7 @@ def _gaussian_channels(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _pairwise_table(
-    ds: xr.Dataset, kind: str, similarity: str, min_info: float
+    ds: xr.Dataset, kind: str, measure: str, min_info: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """``(similarity (C, C), informative (C,), model of each channel, model coordinate)``."""
     if kind == "pairwise":
@@ -168,9 +175,9 @@ def _pairwise_table(
         if "kind_a" in pw.coords:
             keep = np.flatnonzero(np.asarray(pw["kind_a"].values).astype(str) != "label")
             pw = pw.isel(channel_a=keep, channel_b=keep)
-        values = pw[[similarity, "info_a"]].compute()
+        values = pw[[measure, "info_a"]].compute()
         informative = _host(values["info_a"]) >= min_info
-        matrix = _host(values[similarity])
+        matrix = _host(values[measure])
         owner_ids = pw["model_a"].values
     else:
         from .fingerprints import fingerprint
@@ -185,16 +192,18 @@ def _pairwise_table(
         matrix = np.zeros((informative.size, informative.size))
         if keep.size:
             pw = pairwise(fp.isel(channel=keep), min_info=min_info)
-            matrix[np.ix_(keep, keep)] = _host(pw[similarity])
+            matrix[np.ix_(keep, keep)] = _host(pw[measure])
         owner_ids = fp["model"].values
-    if similarity == "vi":
-        matrix = np.exp(-np.maximum(matrix, 0.0))
     sub = matrix[np.ix_(informative, informative)]
     if not np.isfinite(sub).all():
         raise InputError(
-            f"the {similarity.upper()} matrix has NaN/inf between informative channels; "
+            f"the {measure.upper()} matrix has NaN/inf between informative channels; "
             "recompute the Pairwise results with min_info <= the one given here."
         )
+    # the registry's similarity in [0, 1] (NMI clipped, exp(-VI))
+    similarity = get_measure(measure, "cluster").similarity
+    assert similarity is not None  # a clusterable measure has one
+    matrix = np.asarray(similarity(matrix), dtype=np.float64)
     models, owner = np.unique(owner_ids, return_inverse=True)
     if kind == "posteriors":
         model_coord = ds["model"]
@@ -212,9 +221,10 @@ def _kl_to_prior(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
 def udr(
     ds: xr.Dataset,
     *,
-    similarity: Literal["nmi", "vi", "lasso", "spearman"] = "nmi",
-    kl_threshold: float = 0.01,
-    min_info: float = 0.01,
+    measure: UDRMeasure | None = None,
+    kl_threshold: float = KL_THRESHOLD,
+    min_info: float = MIN_INFO,
+    similarity: UDRMeasure | None = None,
 ) -> xr.DataArray:
     """UDR score of every model of an ensemble (Duan et al. 2020).
 
@@ -234,8 +244,10 @@ def udr(
       ``R = |W|`` of ``Lasso(alpha=0.1)`` fitting b's latents from a's;
     - ``"spearman"``: ``|Spearman rho|`` of the standardised latent means;
     - ``"nmi"``: NMI of the two latents' posteriors (this package's
-      Bhattacharyya estimate, eq. 3);
-    - ``"vi"``: ``exp(-max(VI, 0))`` with VI in bits (eq. 4).
+      Bhattacharyya estimate, eq. 3), clipped to [0, 1];
+    - ``"vi"``: ``exp(-max(VI, 0))`` with VI in bits (eq. 4);
+
+    the last two are the similarities of :mod:`ensemblex.measures`.
 
     Informative latents: mean KL(q(z|x) || N(0, 1)) ``> kl_threshold`` nats for
     lasso/spearman (disentanglement_lib's filter), ``I(X; z) >= min_info`` bits
@@ -251,37 +263,44 @@ def udr(
         are the fingerprints' ``channel_mean``; nmi/vi also work on subspace
         channels, each channel counting as one "latent"); or a symmetric
         Pairwise dataset (nmi/vi only). Label channels are ignored.
-    similarity
-        ``"nmi"``, ``"vi"``, ``"lasso"`` or ``"spearman"``.
+    measure
+        ``"nmi"`` (default), ``"vi"``, ``"lasso"`` or ``"spearman"``.
     kl_threshold
         KL filter (nats) of the lasso/spearman variants.
     min_info
         Information filter (bits) of the nmi/vi variants.
+    similarity
+        Deprecated alias of ``measure``.
 
     Returns
     -------
     xr.DataArray
         ``udr`` (model,), in [0, 1], with the models' coordinates. A model
-        without informative latents scores 0.
+        without informative latents scores 0. Attrs ``measure`` (and
+        ``similarity``, its old name), ``kl_threshold``, ``min_info``.
 
     Examples
     --------
     >>> from ensemblex.testing import planted_ensemble
     >>> post = planted_ensemble(n_models=4, n_latent=4, n_samples=100, n_mixed=0)
-    >>> score = udr(post, similarity="spearman")
+    >>> score = udr(post, measure="spearman")
     >>> score.dims, bool((score > 0.7).all())    # every model: one latent per factor
     (('model',), True)
     """
     kind = require_kind(ds, ("posteriors", "fingerprints", "pairwise"), "udr()")
-    similarity = check_option("similarity", similarity, _SIMILARITIES)
+    name = resolve_alias(
+        measure, "nmi", old_name="similarity", old_value=similarity, function="udr()"
+    )
+    option = "measure" if similarity is None else "similarity"
+    name = check_option(option, name, (*measure_names("cluster"), *_MEAN_SIMILARITIES))
     kl_threshold = check_probability("kl_threshold", kl_threshold, high=math.inf)
     min_info = check_probability("min_info", min_info, high=math.inf)
 
-    if similarity in ("lasso", "spearman"):
+    if name in _MEAN_SIMILARITIES:
         if kind == "pairwise":
             raise InputError(
-                f"UDR with similarity={similarity!r} needs the latent means; pass the "
-                "Posteriors (or Fingerprints), or use similarity='nmi' or 'vi' on Pairwise "
+                f"UDR with measure={name!r} needs the latent means; pass the "
+                "Posteriors (or Fingerprints), or use measure='nmi' or 'vi' on Pairwise "
                 "results."
             )
         mean, logvar, owner, model_coord = _latent_table(ds, kind)
@@ -294,9 +313,7 @@ def udr(
             reps.append(rep)
         pair_matrix = None
     else:
-        pair_matrix, informative, owner, model_coord = _pairwise_table(
-            ds, kind, similarity, min_info
-        )
+        pair_matrix, informative, owner, model_coord = _pairwise_table(ds, kind, name, min_info)
         n_model = model_coord.size
 
     if n_model < 2:
@@ -310,7 +327,7 @@ def udr(
             rows_b = np.flatnonzero(owner == b)
             if pair_matrix is not None:
                 matrix = pair_matrix[np.ix_(rows_a, rows_b)]
-            elif similarity == "lasso":
+            elif name == "lasso":
                 matrix = _lasso(reps[a], reps[b])
             else:
                 matrix = _spearman(reps[a], reps[b])
@@ -328,7 +345,8 @@ def udr(
     out.name = "udr"
     out.attrs = {
         "long_name": "Unsupervised Disentanglement Ranking score",
-        "similarity": similarity,
+        "measure": name,
+        "similarity": name,
         "kl_threshold": kl_threshold,
         "min_info": min_info,
     }

@@ -61,7 +61,7 @@ def test_relative_strength_closed_forms() -> None:
 )
 def test_identity_similarity_gives_closed_form(similarity: str, expected: float) -> None:
     post = _grid_ensemble()
-    score = udr(post, similarity=similarity)
+    score = udr(post, measure=similarity)
     np.testing.assert_allclose(score.values, expected, atol=1e-5)
     assert score.dims == ("model",) and score.name == "udr"
     assert score.attrs["similarity"] == similarity
@@ -83,7 +83,7 @@ def test_lasso_hand_computed() -> None:
     r = np.array([[0.7, 0.5, 0.0], [0.5, 0.7, 0.0], [0.0, 0.0, 0.9]])  # |soft(corr, 0.1)|
     side = (0.7**2 / 1.2 + 0.7**2 / 1.2 + 0.9**2 / 0.9) / 3
     assert relative_strength(r) == pytest.approx(side)
-    np.testing.assert_allclose(udr(post, similarity="lasso").values, side, rtol=1e-6)
+    np.testing.assert_allclose(udr(post, measure="lasso").values, side, rtol=1e-6)
 
 
 def test_spearman_hand_computed() -> None:
@@ -94,7 +94,7 @@ def test_spearman_hand_computed() -> None:
     cols = np.mean(rho.max(0) ** 2 / rho.sum(0))
     rows = np.mean(rho.max(1) ** 2 / rho.sum(1))
     post = posteriors(np.stack([a, -3 * b]), np.full((2, 2, 5), -2.0))
-    np.testing.assert_allclose(udr(post, similarity="spearman").values, (cols + rows) / 2)
+    np.testing.assert_allclose(udr(post, measure="spearman").values, (cols + rows) / 2)
 
 
 def test_kl_filter_and_empty_model() -> None:
@@ -102,12 +102,12 @@ def test_kl_filter_and_empty_model() -> None:
     # a fourth model collapsed to the prior: nothing informative, scores 0
     mean = np.concatenate([post["mean"].values, np.zeros((1, 3, 16))])
     logvar = np.concatenate([post["logvar"].values, np.zeros((1, 3, 16))])
-    score = udr(posteriors(mean, logvar), similarity="spearman")
+    score = udr(posteriors(mean, logvar), measure="spearman")
     assert score.values[3] == 0.0
     # others: median over {1, 1, 0} partners
     np.testing.assert_allclose(score.values[:3], 1.0)
     # a threshold above every latent's KL leaves nothing informative
-    high = udr(post, similarity="spearman", kl_threshold=1e6)
+    high = udr(post, measure="spearman", kl_threshold=1e6)
     np.testing.assert_array_equal(high.values, 0.0)
 
 
@@ -131,7 +131,7 @@ def with_copy() -> xr.Dataset:
 
 
 def _score(post: xr.Dataset, similarity: str) -> xr.DataArray:
-    return udr(post, similarity=similarity)
+    return udr(post, measure=similarity)
 
 
 @pytest.mark.parametrize("similarity", SIMILARITIES)
@@ -150,23 +150,23 @@ def test_information_not_axes(similarity: str) -> None:
     post = _with_copy(2.5, 1.0)
     score = _score(post, similarity)
     assert abs(float(score[0]) - float(score[5])) < 1e-5
-    spearman = udr(post, similarity="spearman")
+    spearman = udr(post, measure="spearman")
     assert abs(float(spearman[0]) - float(spearman[5])) > 0.01
 
 
 def test_pairwise_input_nmi_vi(with_copy: xr.Dataset) -> None:
     pw = reference_pairwise(with_copy)
     for similarity in ("nmi", "vi"):
-        score = udr(pw, similarity=similarity)
+        score = udr(pw, measure=similarity)
         assert score.sizes["model"] == 6
     with pytest.raises(ValueError, match="needs the latent means"):
-        udr(pw, similarity="lasso")
+        udr(pw, measure="lasso")
 
 
 @pytest.mark.parametrize("similarity", ["nmi", "vi"])
 def test_engine_matches_reference(with_copy: xr.Dataset, similarity: str) -> None:
-    expected = udr(reference_pairwise(with_copy), similarity=similarity)
-    got = udr(with_copy, similarity=similarity)
+    expected = udr(reference_pairwise(with_copy), measure=similarity)
+    got = udr(with_copy, measure=similarity)
     np.testing.assert_allclose(got.values, expected.values, atol=1e-4)
     via_accessor = with_copy.repinfo.udr(similarity)
     np.testing.assert_allclose(via_accessor.values, got.values)
@@ -178,15 +178,15 @@ def test_fingerprints_input(with_copy: xr.Dataset, similarity: str) -> None:
 
     fp = with_copy.repinfo.fingerprint()
     np.testing.assert_allclose(
-        udr(fp, similarity=similarity).values,
-        udr(with_copy, similarity=similarity).values,
+        udr(fp, measure=similarity).values,
+        udr(with_copy, measure=similarity).values,
         atol=1e-5,
     )
     # label channels are ignored
     labels = label_fingerprints(np.arange(120)[None] % 3)
     both = concat_fingerprints(fp, labels)
     np.testing.assert_allclose(
-        udr(both, similarity=similarity).values, udr(fp, similarity=similarity).values
+        udr(both, measure=similarity).values, udr(fp, measure=similarity).values
     )
 
 
@@ -194,8 +194,8 @@ def test_subspace_fingerprints() -> None:
     post = _grid_ensemble()
     fp = post.repinfo.fingerprint([[0, 1], [2]])
     with pytest.raises(ValueError, match="multi-latent"):
-        udr(fp, similarity="lasso")
-    assert udr(fp, similarity="nmi").sizes["model"] == 4
+        udr(fp, measure="lasso")
+    assert udr(fp, measure="nmi").sizes["model"] == 4
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -204,10 +204,26 @@ def test_subspace_fingerprints() -> None:
 def test_errors() -> None:
     post = _grid_ensemble(n_models=1)
     with pytest.raises(ValueError, match="got 1 model"):
-        udr(post, similarity="spearman")
+        udr(post, measure="spearman")
     with pytest.raises(ValueError, match="similarity must be one of"):
-        udr(post, similarity="pearson")
+        udr(post, similarity="pearson")  # the deprecated alias names itself
     with pytest.raises(ValueError, match="kl_threshold must be"):
-        udr(post, similarity="lasso", kl_threshold=-1)
+        udr(post, measure="lasso", kl_threshold=-1)
     with pytest.raises(TypeError, match="needs a Posteriors or Fingerprints or Pairwise"):
         udr(xr.Dataset({"x": ("a", [1.0])}))
+
+
+def test_measure_and_deprecated_similarity_alias() -> None:
+    post = _grid_ensemble()
+    new = udr(post, measure="spearman")
+    with pytest.warns(FutureWarning, match=r"udr\(similarity=...\) is deprecated"):
+        old = udr(post, similarity="spearman")
+    np.testing.assert_array_equal(old.values, new.values)
+    assert new.attrs["measure"] == new.attrs["similarity"] == "spearman"
+    with pytest.raises(ValueError, match="measure must be one of"):
+        udr(post, measure="pearson")
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match="pass measure= only"),
+    ):
+        udr(post, measure="nmi", similarity="vi")
