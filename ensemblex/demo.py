@@ -30,32 +30,20 @@ import xarray as xr
 from .errors import InputError
 from .estimators import MIN_INFO
 from .models.config import TrainConfig
+from .report import RUN_FILES
 
 __all__ = [
     "DemoConfig",
-    "auto_min_samples",
     "compare_channels",
     "demo_config",
-    "find_hotspots",
-    "group_channels",
     "run_demo",
     "synthesise_group",
 ]
 
 Log = Callable[[str], None]
 
-# The files a demo run writes (the report and the tests rely on these names).
-FILES = {
-    "posteriors": "posteriors.nc",
-    "pairwise": "pairwise.nc",
-    "clusters": "clusters.nc",
-    "synthesis": "synth.nc",
-    "summary": "summary.json",
-    "structure_figure": "structure.png",
-    "information_figure": "information.png",
-    "synthesis_figure": "synth.png",
-    "report": "report.html",
-}
+#: the files a demo run writes: the one list, :data:`ensemblex.report.RUN_FILES`
+FILES = RUN_FILES
 
 #: the dSprites ensemble of the full demo (the training settings are TrainConfig's)
 _DSPRITES = TrainConfig(
@@ -102,11 +90,19 @@ class DemoConfig:
         Synthesis steps; ``None``: :func:`ensemblex.synthesize`'s default
         (the one set of synthesis defaults, shared by the library, the CLI and
         the demo).
+    ring_learners, ring_samples, ring_steps
+        The ring fusion experiment (:func:`ensemblex.synthesis.ring_fusion`,
+        paper Fig. 6): weak learners fused, points around the circle, and
+        synthesis steps (``None``: the library's default); ``ring_learners=0``
+        skips it.
     """
 
     train: TrainConfig = field(default_factory=lambda: _DSPRITES)
     synth_dims: int = 2
     synth_steps: int | None = None
+    ring_learners: int = 20
+    ring_samples: int = 200
+    ring_steps: int | None = None
 
     @property
     def dataset(self) -> str:
@@ -115,11 +111,8 @@ class DemoConfig:
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready settings (``summary.json``'s ``config``): training and synthesis."""
-        return {
-            **asdict(self.train),
-            "synth_dims": self.synth_dims,
-            "synth_steps": self.synth_steps,
-        }
+        own = {k: v for k, v in asdict(self).items() if k != "train"}
+        return {**asdict(self.train), **own}
 
 
 def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
@@ -140,13 +133,16 @@ def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
             quick_ring = _RING.replace(
                 n_members=6, steps=150, batch_size=512, n_train=4096, n_fingerprint=96
             )
-            return DemoConfig(train=quick_ring, synth_steps=150)
-        return DemoConfig(train=_RING)
+            return DemoConfig(train=quick_ring, synth_steps=150, ring_learners=0)
+        # the trained ring ensemble is fused by the synthesis stage itself
+        return DemoConfig(train=_RING, ring_learners=0)
     if quick:
         quick_dsprites = _DSPRITES.replace(
             n_members=4, latent_dim=4, steps=250, n_train=4096, n_fingerprint=128
         )
-        return DemoConfig(train=quick_dsprites, synth_steps=200)
+        return DemoConfig(
+            train=quick_dsprites, synth_steps=200, ring_learners=8, ring_samples=60, ring_steps=300
+        )
     return DemoConfig(train=_DSPRITES)
 
 
@@ -170,94 +166,6 @@ def compare_channels(
     fp = fingerprint(post)
     pw = compute(pairwise(fp, min_info=min_info), progress=progress, label="compare")
     return fp, pw
-
-
-# -- step 3: hotspots -----------------------------------------------------------------
-
-
-def auto_min_samples(pw: xr.Dataset, *, min_info: float = MIN_INFO) -> int:
-    """OPTICS ``min_samples`` adapted to the number of informative channels.
-
-    The paper used 20 for about 500 channels of which a few hundred carried
-    information; a group there is one recurring piece of information, found in
-    a good share of the ensemble. We take one eighth of the informative
-    channels, between 3 and 20 (never more than there are channels).
-
-    Examples
-    --------
-    >>> import xarray as xr, numpy as np
-    >>> pw = xr.Dataset({"info_a": ("channel_a", np.r_[np.ones(40), np.zeros(10)])})
-    >>> auto_min_samples(pw)
-    5
-    """
-    info = np.asarray(pw["info_a"].values, dtype=float)
-    n_informative = int(np.sum(info >= min_info))
-    # degenerate case: fewer than 3 informative channels; cluster() says how many
-    return int(min(max(n_informative // 8, 3), 20, max(n_informative, 1)))
-
-
-def find_hotspots(
-    fp: xr.Dataset,
-    pw: xr.Dataset,
-    *,
-    min_samples: int | None = None,
-    min_info: float = MIN_INFO,
-) -> xr.Dataset:
-    """OPTICS groups, central channels and NMI with the factors (``cluster``).
-
-    ``min_samples=None`` uses the library's rule; the Clusters attrs record
-    the value used (``min_samples``).
-    """
-    import inspect
-
-    from .structure import cluster
-
-    options: dict[str, Any] = {"min_info": min_info, "pairwise": pw}
-    rule_in_library = inspect.signature(cluster).parameters["min_samples"].default in (
-        None,
-        "auto",
-    )
-    if min_samples is not None:
-        options["min_samples"] = min_samples
-    elif not rule_in_library:  # TODO(H2): remove once cluster() derives the default
-        options["min_samples"] = auto_min_samples(pw, min_info=min_info)
-    cl = cluster(fp, **options)
-    if "min_samples" not in cl.attrs:
-        cl.attrs["min_samples"] = int(options["min_samples"])
-    return cl
-
-
-def group_channels(cl: xr.Dataset, group: int | None = None) -> tuple[list[int], int]:
-    """The channel ids of one group of a Clusters dataset (default: the biggest).
-
-    Examples
-    --------
-    >>> import xarray as xr
-    >>> cl = xr.Dataset({"group": ("channel", [0, 1, 1, -1])}, coords={"channel": [0, 1, 2, 3]})
-    >>> group_channels(cl)
-    ([1, 2], 1)
-    >>> group_channels(cl, 5)
-    Traceback (most recent call last):
-    ...
-    ensemblex.errors.InputError: group 5 is not in the clusters; its groups are 0, 1 (-1 is noise).
-    """
-    groups = np.asarray(cl["group"].values)
-    found = sorted({int(g) for g in groups if g >= 0})
-    if not found:
-        raise InputError(
-            "the clusters have no groups (every channel is noise); lower min_samples, "
-            "or choose reference channels explicitly."
-        )
-    if group is None:
-        sizes = {g: int(np.sum(groups == g)) for g in found}
-        group = max(found, key=lambda g: (sizes[g], -g))
-    elif group not in found:
-        raise InputError(
-            f"group {group} is not in the clusters; its groups are "
-            f"{', '.join(map(str, found))} (-1 is noise)."
-        )
-    channels = [int(c) for c in np.asarray(cl["channel"].values)[groups == group]]
-    return channels, int(group)
 
 
 # -- step 4: synthesis ----------------------------------------------------------------
@@ -368,8 +276,8 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
 def _remove_stale(out: Path, written: set[str]) -> list[str]:
     """Remove the demo's own files that an earlier run left and this one did not write.
 
-    Only names in :data:`FILES` are touched, so the report never mixes two runs
-    and nothing else in the folder is deleted.
+    Only files named in :data:`FILES` are touched, so the report never mixes
+    two runs and nothing else in the folder is deleted.
     """
     removed = []
     for name in FILES.values():
@@ -408,14 +316,17 @@ class _Run:
 def _train_stage(run: _Run, cfg: DemoConfig, seed: int, progress: bool) -> xr.Dataset:
     from .models import train_posteriors
 
-    post = train_posteriors(cfg.train.replace(seed=seed), progress=progress, log=run.say)
+    models = run.path("models")  # the trained models: the traversals decode with them
+    post = train_posteriors(
+        cfg.train.replace(seed=seed), models_dir=models, progress=progress, log=run.say
+    )
     run.save(post, "posteriors")
     run.lap("train")
     return post
 
 
 def _compare_stage(run: _Run, post: xr.Dataset, progress: bool) -> tuple[xr.Dataset, xr.Dataset]:
-    from .plot import plot_information
+    from .plot import plot_information, plot_nmi_vi
 
     run.say(
         f"comparing {post.sizes['model'] * post.sizes['latent']} channels on "
@@ -424,12 +335,16 @@ def _compare_stage(run: _Run, post: xr.Dataset, progress: bool) -> tuple[xr.Data
     fp, pw = compare_channels(post, progress=progress)
     run.save(pw, "pairwise")
     plot_information(pw, post, run.path("information_figure"))
+    plot_nmi_vi(pw, path=run.path("nmi_vi_figure"))
     run.lap("compare")
     return fp, pw
 
 
-def _cluster_stage(run: _Run, fp: xr.Dataset, pw: xr.Dataset) -> tuple[xr.Dataset, dict[str, Any]]:
+def _cluster_stage(
+    run: _Run, cfg: DemoConfig, fp: xr.Dataset, pw: xr.Dataset, seed: int
+) -> tuple[xr.Dataset, dict[str, Any]]:
     from .plot import plot_structure
+    from .structure import cluster, describe_groups
 
     min_info = float(pw.attrs["min_info"])  # the threshold the comparison used
     n_informative = int(np.sum(np.asarray(pw["info_a"].values) >= min_info))
@@ -439,31 +354,40 @@ def _cluster_stage(run: _Run, fp: xr.Dataset, pw: xr.Dataset) -> tuple[xr.Datase
             f"the trained ensemble has {n_informative} channel(s) with >= {min_info:g} bits of "
             "information; there is nothing to cluster. Train longer or with a smaller beta."
         )
-    cl = find_hotspots(fp, pw, min_info=min_info)
-    run.say(f"clustered (OPTICS, min_samples={cl.attrs.get('min_samples')})")
+    # every setting is the library's: min_samples by its rule, which the attrs record
+    cl = cluster(fp, pairwise=pw, min_info=min_info)
+    run.say(
+        f"clustered (OPTICS, min_samples={cl.attrs['min_samples']}: "
+        f"{cl.attrs.get('min_samples_rule', '')})"
+    )
     run.save(cl, "clusters")
     plot_structure(cl, pairwise=pw, path=run.path("structure_figure"))
     numbers = _summary_numbers(cl, pw)
+    # what each group is: one record per group (describe_groups), for the report
+    table = describe_groups(cl, pairwise=pw)
+    numbers["groups_table"] = table.to_dict(orient="records")
     numbers["min_samples"] = int(cl.attrs["min_samples"])
     if "min_samples_rule" in cl.attrs:
         numbers["min_samples_rule"] = str(cl.attrs["min_samples_rule"])
+    if len(table) and cfg.dataset != "ring":
+        # what each group carries, decoded from its central channel (images only)
+        from .models import load_ensemble
+        from .plot import plot_group_traversals
+
+        plot_group_traversals(
+            load_ensemble(run.path("models")),
+            cl,
+            pairwise=pw,
+            path=run.path("traversals_figure"),
+            seed=seed,
+        )
     run.lap("cluster")
     return cl, numbers
 
 
 def _synthesis_options(cfg: DemoConfig) -> dict[str, Any]:
     """The synthesis options the demo sets: only its step budget; the rest are the library's."""
-    import inspect
-
-    from .synthesis import synthesize
-
-    options: dict[str, Any] = {}
-    if inspect.signature(synthesize).parameters["optimizer"].default == "sgd":
-        # TODO(H4): remove once synthesize() defaults to a CPU-friendly Adam setting
-        options.update(optimizer="adam", learning_rate=0.05, steps=2000)
-    if cfg.synth_steps is not None:
-        options["steps"] = cfg.synth_steps
-    return options
+    return {} if cfg.synth_steps is None else {"steps": cfg.synth_steps}
 
 
 def _synthesis_stage(
@@ -477,6 +401,7 @@ def _synthesis_stage(
     progress: bool,
 ) -> dict[str, Any]:
     from .plot import plot_synthesis
+    from .structure import group_channels
 
     synthesis: dict[str, Any] = {}
     try:
@@ -507,9 +432,54 @@ def _synthesis_stage(
         # the fingerprint sample is evenly spaced around the circle, in angle order
         synthesis["ring_uniformity"] = float(ring_uniformity(syn))
     run.save(syn, "synthesis")
-    plot_synthesis(syn, run.path("synthesis_figure"), labels=post.get("labels"))
+    best = _best_factors(cl, group, pw) if "labels" in post else None
+    if best:
+        synthesis["colored_by"] = best
+    plot_synthesis(syn, run.path("synthesis_figure"), labels=post.get("labels"), color_by=best)
     run.lap("synthesize")
     return synthesis
+
+
+def _best_factors(cl: xr.Dataset, group: int, pw: xr.Dataset) -> str | None:
+    """The factor (or pair) the group's central channel shares most with (``None``: unknown)."""
+    from .structure import describe_groups
+
+    table = describe_groups(cl, pairwise=pw)
+    row = table[table["group"] == group]
+    best = str(row["best_factors"].iloc[0]) if len(row) else ""
+    return best or None
+
+
+def _ring_stage(run: _Run, cfg: DemoConfig, seed: int, progress: bool) -> dict[str, Any]:
+    """The paper's ring experiment (Fig. 6): weak 1-D learners fused into a closed ring."""
+    from .plot import plot_synthesis
+    from .synthesis import ring_fusion
+
+    run.say(
+        f"ring fusion: {cfg.ring_learners} weak 1-D learners on {cfg.ring_samples} points "
+        "fused into one 2-D channel"
+    )
+    fused = ring_fusion(
+        cfg.ring_learners, cfg.ring_samples, steps=cfg.ring_steps, seed=seed, progress=progress
+    )
+    run.save(fused, "ring_synthesis")
+    angle = xr.DataArray(
+        np.asarray(fused["angle"].values)[None],
+        dims=("factor", "sample"),
+        coords={"factor": ["angle"]},
+    )
+    plot_synthesis(fused, run.path("ring_figure"), labels=angle, color_by="angle")
+    numbers = {
+        k: fused.attrs[k]
+        for k in ("n_learners", "uniformity_fused", "uniformity_single_mean", "uniformity_ratio")
+    }
+    numbers.update(n_samples=cfg.ring_samples, steps=int(fused.attrs["steps"]))
+    run.say(
+        f"ring uniformity: fused {numbers['uniformity_fused']:.3f}, single learners "
+        f"{numbers['uniformity_single_mean']:.3f} (lower is better)"
+    )
+    run.lap("ring fusion")
+    return numbers
 
 
 def run_demo(
@@ -528,9 +498,11 @@ def run_demo(
     Parameters
     ----------
     out
-        Output folder (created). It receives the files named in :data:`FILES`:
-        ``posteriors.nc``, ``pairwise.nc``, ``clusters.nc``, ``synth.nc``,
-        ``structure.png``, ``information.png``, ``synth.png``, ``summary.json``
+        Output folder (created). It receives the files named in
+        :data:`ensemblex.report.RUN_FILES`: the posteriors, pairwise results,
+        clusters and synthesised channel (netCDF), the trained models
+        (``models/``), the figures (structure, NMI against exp(-VI), group
+        traversals, information, synthesis, ring fusion), ``summary.json``
         and ``report.html``.
     quick
         A tiny configuration (about a minute on 2 cores) for smoke tests.
@@ -568,8 +540,9 @@ def run_demo(
 
     post = _train_stage(run, cfg, seed, progress)
     fp, pw = _compare_stage(run, post, progress)
-    cl, numbers = _cluster_stage(run, fp, pw)
+    cl, numbers = _cluster_stage(run, cfg, fp, pw, seed)
     synthesis = _synthesis_stage(run, cfg, post, fp, pw, cl, seed, progress)
+    ring = _ring_stage(run, cfg, seed, progress) if cfg.ring_learners else None
 
     run.timings["total"] = round(time.perf_counter() - run.started, 2)
     summary = {
@@ -579,6 +552,7 @@ def run_demo(
         "seed": seed,
         "numbers": numbers,
         "synthesis": synthesis,
+        **({"ring_fusion": ring} if ring is not None else {}),
         "timings_s": run.timings,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
