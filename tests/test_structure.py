@@ -10,7 +10,15 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from ensemblex.estimators import bhattacharyya, joint_information
 from ensemblex.estimators import nmi as nmi_fn
-from ensemblex.structure import cluster
+from ensemblex.measures import PAIRWISE_VARIABLES
+from ensemblex.structure import (
+    auto_min_samples,
+    cluster,
+    cluster_matrix,
+    describe_groups,
+    group_channels,
+    label_nmi,
+)
 from ensemblex.testing import COLLAPSED, MIXED, planted_ensemble, reference_pairwise
 
 MIN_SAMPLES = 8
@@ -329,4 +337,249 @@ def test_label_nmi_errors(planted: xr.Dataset) -> None:
 def test_engine_too_few_informative(planted: xr.Dataset) -> None:
     fp = planted.isel(model=slice(0, 2)).repinfo.fingerprint()
     with pytest.raises(ValueError, match=r"only 8 of 12 channels"):
-        fp.repinfo.cluster()
+        fp.repinfo.cluster(min_samples=20)
+
+
+# -- the pure function and the memory contract --------------------------------------
+
+
+def _informative_nmi(ref_pw: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    gauss = np.flatnonzero(ref_pw["kind_a"].values == "gaussian")
+    sel = gauss[ref_pw["info_a"].values[gauss] >= 0.01]
+    return ref_pw["nmi"].values[np.ix_(sel, sel)], sel
+
+
+@pytest.mark.parametrize("method", ["xi", "dbscan"])
+def test_cluster_matrix_equals_sklearn_optics(ref_pw: xr.Dataset, method: str) -> None:
+    nmi, _ = _informative_nmi(ref_pw)  # float32, as stored
+    np.testing.assert_array_equal(nmi, nmi.T)
+    dist = -np.log(np.clip(nmi.astype(np.float64), 1e-4, 1.0))
+    np.fill_diagonal(dist, 0)
+    kw = {"eps": 1.0} if method == "dbscan" else {}
+    expected = OPTICS(
+        metric="precomputed", min_samples=MIN_SAMPLES, cluster_method=method, **kw
+    ).fit(dist)
+    res = cluster_matrix(nmi, measure="nmi", min_samples=MIN_SAMPLES, cluster_method=method, **kw)
+    np.testing.assert_array_equal(res.labels, expected.labels_)
+    np.testing.assert_array_equal(res.ordering, expected.ordering_)
+    np.testing.assert_array_equal(res.reachability, expected.reachability_)
+    np.testing.assert_array_equal(res.core_distances, expected.core_distances_)
+    np.testing.assert_array_equal(res.predecessor, expected.predecessor_)
+    # a distance matrix itself (measure=None) gives the same graph
+    plain = cluster_matrix(dist, measure=None, min_samples=MIN_SAMPLES, cluster_method=method, **kw)
+    np.testing.assert_array_equal(plain.labels, expected.labels_)
+    assert res.similarity is None
+
+
+def test_ordered_similarity_is_block_means_in_optics_order(ref_pw: xr.Dataset) -> None:
+    cl = cluster(ref_pw, min_samples=MIN_SAMPLES)
+    ids = cl["channel"].values[cl["ordering"].values]
+    full = cl["similarity"].sel(channel_a=ids, channel_b=ids).values
+    # 64 informative channels <= 1000 pixels: one channel per pixel
+    assert cl["ordered_similarity"].attrs["block_size"] == 1
+    np.testing.assert_array_equal(cl["ordered_similarity"].values, full)
+    np.testing.assert_array_equal(cl["row"].values, np.arange(64))
+    # at most max_pixels per side: block means of the ordered matrix
+    nmi, _ = _informative_nmi(ref_pw)
+    res = cluster_matrix(nmi, min_samples=MIN_SAMPLES, max_pixels=10, keep_similarity=True)
+    assert res.block_size == 7 and res.ordered_similarity.shape == (10, 10)
+    ordered = res.similarity[np.ix_(res.ordering, res.ordering)].astype(np.float64)
+    starts = np.arange(0, 64, 7)
+    for i, r in enumerate(starts):
+        for j, c in enumerate(starts):
+            expected = ordered[r : r + 7, c : c + 7].mean()
+            assert abs(res.ordered_similarity[i, j] - expected) < 1e-6
+
+
+def test_keep_similarity(monkeypatch, ref_pw: xr.Dataset) -> None:
+    kept = cluster(ref_pw, min_samples=MIN_SAMPLES)
+    dropped = cluster(ref_pw, min_samples=MIN_SAMPLES, keep_similarity=False)
+    assert "similarity" not in dropped and "channel_a" not in dropped.dims
+    for name in ("group", "ordering", "central", "ordered_similarity"):
+        np.testing.assert_array_equal(dropped[name].values, kept[name].values)
+    import ensemblex.structure as structure
+
+    monkeypatch.setattr(structure, "KEEP_SIMILARITY_MAX", 63)  # 64 informative channels
+    assert "similarity" not in cluster(ref_pw, min_samples=MIN_SAMPLES)
+    assert "similarity" in cluster(ref_pw, min_samples=MIN_SAMPLES, keep_similarity=True)
+
+
+def test_reads_only_the_measure_of_informative_rows(planted: xr.Dataset) -> None:
+    import dask.array as da
+
+    pw = reference_pairwise(planted)
+    reads: list[tuple[str, int]] = []
+
+    def tracked(name: str, values: np.ndarray) -> da.Array:
+        def block(x: np.ndarray, block_info=None) -> np.ndarray:
+            reads.append((name, block_info[0]["array-location"][0][0]))
+            return x
+
+        arr = da.from_array(values, chunks=(1, values.shape[1]))
+        return arr.map_blocks(block, dtype=values.dtype)
+
+    lazy = pw.copy()
+    for name in PAIRWISE_VARIABLES:
+        lazy[name] = (pw[name].dims, tracked(name, pw[name].values))
+    cl = cluster(lazy, min_samples=MIN_SAMPLES)
+    assert {name for name, _ in reads} == {"nmi"}
+    rows = sorted({row for _, row in reads})
+    assert rows == np.flatnonzero(pw["info_a"].values >= 0.01).tolist()
+    reference = cluster(pw, min_samples=MIN_SAMPLES)
+    xr.testing.assert_identical(cl, reference)
+
+
+def test_cluster_from_zarr_store(tmp_path, planted: xr.Dataset) -> None:
+    pytest.importorskip("zarr")
+    fp = planted.repinfo.fingerprint()
+    stored = fp.repinfo.pairwise(store=tmp_path / "pw.zarr", channel_chunk=40)
+    from_store = cluster(fp, min_samples=MIN_SAMPLES, pairwise=stored)
+    in_memory = cluster(fp, min_samples=MIN_SAMPLES, pairwise=stored.compute())
+    xr.testing.assert_identical(from_store, in_memory)
+    _check_planted(from_store, planted)
+
+
+def test_asymmetric_matrix_names_the_channels(ref_pw: xr.Dataset) -> None:
+    a, b = np.flatnonzero(ref_pw["info_a"].values > 0.01)[:2]
+    bad = ref_pw.copy(deep=True)
+    bad["nmi"][a, b] = float(bad["nmi"][a, b]) + 0.5
+    with pytest.raises(ValueError, match=rf"not symmetric: channel {a} vs channel {b}"):
+        cluster(bad, min_samples=MIN_SAMPLES)
+
+
+def test_optics_parameters_are_explicit_and_recorded(ref_pw: xr.Dataset) -> None:
+    cl = cluster(ref_pw, min_samples=MIN_SAMPLES, xi=0.1, min_cluster_size=10)
+    assert cl.attrs["xi"] == 0.1 and cl.attrs["min_cluster_size"] == 10
+    assert cl.attrs["cluster_method"] == "xi" and cl.attrs["predecessor_correction"] == 1
+    sizes = np.bincount(cl["group"].values[cl["group"].values >= 0])
+    assert (sizes >= 10).all()
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        cluster(ref_pw, min_samples=MIN_SAMPLES, algorithm="brute")
+    with pytest.raises(ValueError, match="eps .* must not exceed max_eps"):
+        cluster(ref_pw, min_samples=MIN_SAMPLES, cluster_method="dbscan", eps=3.0, max_eps=2.0)
+
+
+def test_measure_and_deprecated_metric(ref_pw: xr.Dataset) -> None:
+    new = cluster(ref_pw, measure="vi", min_samples=MIN_SAMPLES)
+    with pytest.warns(FutureWarning, match=r"cluster\(metric=...\) is deprecated"):
+        old = cluster(ref_pw, metric="vi", min_samples=MIN_SAMPLES)
+    xr.testing.assert_identical(new, old)
+    assert new.attrs["measure"] == "vi"
+    with pytest.raises(ValueError, match="measure must be one of"):
+        cluster(ref_pw, measure="mi")
+
+
+# -- min_samples="auto" ----------------------------------------------------------------
+
+
+def test_auto_min_samples_rule(ref_pw: xr.Dataset) -> None:
+    assert auto_min_samples(n_models=50, n_informative=10_000) == 20  # the paper's
+    assert auto_min_samples(n_models=200, n_informative=10_000) == 40
+    assert auto_min_samples(n_models=1000, n_informative=10_000) == 89
+    assert auto_min_samples(n_models=16, n_informative=10_000) == 8  # ceil(M / 2)
+    assert auto_min_samples(n_models=1000, n_informative=30) == 30  # the informative
+    assert auto_min_samples(n_models=2, n_informative=10) == 2  # at least 2
+    # from a Pairwise dataset: 16 models, 64 informative channels
+    assert auto_min_samples(ref_pw) == 8
+    cl = cluster(ref_pw)
+    assert cl.attrs["min_samples"] == 8
+    assert "M = 16 models" in cl.attrs["min_samples_rule"]
+    given = cluster(ref_pw, min_samples=6)
+    assert given.attrs["min_samples"] == 6 and given.attrs["min_samples_rule"] == "given"
+    # without a model coordinate: one eighth of the informative channels, 3..20
+    anonymous = ref_pw.drop_vars(["model_a", "model_b"])
+    assert cluster(anonymous).attrs["min_samples"] == 8
+    assert "no 'model' coordinate" in cluster(anonymous).attrs["min_samples_rule"]
+    with pytest.raises(ValueError, match="min_samples must be one of"):
+        cluster(ref_pw, min_samples="often")
+
+
+def test_group_channels(ref_pw: xr.Dataset) -> None:
+    cl = cluster(ref_pw, min_samples=MIN_SAMPLES)
+    channels, group = group_channels(cl)
+    sizes = np.bincount(cl["group"].values[cl["group"].values >= 0])
+    assert group == int(np.argmax(sizes)) and len(channels) == sizes.max()
+
+
+# -- factor pairs and the group table -----------------------------------------------------
+
+
+def test_pair_nmi_is_nmi_with_the_joint_label(planted: xr.Dataset) -> None:
+    from ensemblex.fingerprints import label_fingerprints
+    from ensemblex.structure import _pair_label_fingerprints
+
+    sub = planted.isel(model=slice(0, 4))
+    lab = sub["labels"].values
+    got = label_nmi(sub, pairs=True).compute()
+    assert got["factor"].values.tolist() == ["z0", "z1", "z2", "z0+z1", "z0+z2", "z1+z2"]
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        joint = lab[a] * (lab[b].max() + 1) + lab[b]
+        expected = label_nmi(sub, label_fingerprints(joint[None], [f"z{a}+z{b}"])).compute()
+        np.testing.assert_allclose(
+            got.sel(factor=f"z{a}+z{b}").values, expected.values[:, 0], atol=1e-6
+        )
+    # the pair's fingerprint is the product of the two label fingerprints
+    singles = label_fingerprints(sub)
+    pairs = _pair_label_fingerprints(singles)
+    bc = singles["bc"].values
+    np.testing.assert_array_equal(pairs["bc"].values[0], bc[0] * bc[1])
+    np.testing.assert_array_equal(pairs["bc"].values[2], bc[1] * bc[2])
+    # single factors are unchanged by pairs=True
+    np.testing.assert_allclose(
+        got.isel(factor=slice(0, 3)).values, label_nmi(sub).compute().values, atol=1e-6
+    )
+
+
+def test_mixed_channel_peaks_at_its_pair() -> None:
+    post = planted_ensemble(n_models=12, n_latent=4, n_samples=200, n_factors=3, n_mixed=1)
+    got = label_nmi(post, pairs=True).compute()
+    mixed = post["planted"].values.reshape(-1) == MIXED
+    factors = post["mixed_factors"].values.reshape(-1, 2)[mixed]
+    pair_names = [f"z{min(f)}+z{max(f)}" for f in factors]
+    # among the pairs, its own pair has the highest NMI
+    pairs = got.isel(factor=slice(3, None))
+    best = pairs["factor"].values[np.argmax(pairs.values[mixed], axis=1)]
+    assert best.tolist() == pair_names
+
+
+def test_cluster_records_pair_nmi_and_describe_groups() -> None:
+    # drop factor z0 from 5 of the 16 models: its group recurs in 11 runs
+    planted = planted_ensemble(n_models=16, n_latent=5, n_samples=160, n_mixed=0, seed=3)
+    fp = planted.repinfo.fingerprint()
+    truth = planted["planted"].values.reshape(-1)
+    model = fp["model"].values
+    keep = ~((truth == 0) & (model < 5))
+    fp = fp.isel(channel=np.flatnonzero(keep))
+    pw = fp.repinfo.pairwise()
+    cl = cluster(fp, min_samples=MIN_SAMPLES, pairwise=pw)
+    assert cl["factor_pair"].values.tolist() == ["z0+z1", "z0+z2", "z1+z2"]
+    assert list(cl["factor"].values) == ["z0", "z1", "z2"]
+    table = describe_groups(cl, pairwise=pw)
+    assert table.columns.tolist() == [
+        "group", "size", "models", "bits", "coherence",
+        "central_model", "central_latent", "best_factors", "best_nmi",
+    ]  # fmt: skip
+    by_factor = table.set_index("best_factors")
+    assert sorted(by_factor.index) == ["z0", "z1", "z2"]
+    assert by_factor.loc["z0", "models"] == 11
+    assert by_factor.loc["z1", "models"] == by_factor.loc["z2", "models"] == 16
+    kept = truth[keep]
+    for row in table.itertuples():
+        members = cl["group"].values == row.group
+        ids = cl["channel"].values[members]
+        sim = np.clip(pw["nmi"].sel(channel_a=ids, channel_b=ids).values.astype(float), 0, 1)
+        off = ~np.eye(ids.size, dtype=bool)
+        assert row.coherence == pytest.approx(sim[off].mean(), abs=1e-6)
+        assert row.bits == pytest.approx(float(np.median(cl["info"].values[members])))
+        c = np.flatnonzero(members & cl["central"].values)[0]
+        assert (row.central_model, row.central_latent) == (
+            int(cl["model"].values[c]),
+            int(cl["latent"].values[c]),
+        )
+        assert row.best_nmi == pytest.approx(float(cl["label_nmi"].values[c].max()))
+        assert row.size == members.sum() and (kept[members] == kept[c]).all()
+    # without pairwise=: the kept similarity gives the same coherence
+    alone = describe_groups(cl)
+    np.testing.assert_allclose(alone["coherence"], table["coherence"], atol=1e-6)
+    # without either: NaN, the column stays
+    assert describe_groups(cl.drop_vars("similarity"))["coherence"].isna().all()
