@@ -31,6 +31,7 @@ _LAZY = {
     "info": "fingerprints",
     "cluster": "structure",
     "label_nmi": "structure",
+    "describe_groups": "structure",
     "plot_structure": "plot",
     "plot_cross": "plot",
     "plot_synthesis": "plot",
