@@ -42,6 +42,7 @@ _LAZY = {
     "synthesize": "synthesis",
     "ring_uniformity": "synthesis",
     "ring_learners": "synthesis",
+    "ring_fusion": "synthesis",
     "open_dataset": "io",
     "save": "io",
     "load_dataset": "datasets",

@@ -97,7 +97,9 @@ def _heart_mask() -> np.ndarray:
 def _check_indices(indices: Any) -> np.ndarray:
     idx = np.asarray(indices)
     if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
-        raise InputTypeError(f"indices must be a 1-D array of integers; got {idx.dtype} {idx.shape}.")
+        raise InputTypeError(
+            f"indices must be a 1-D array of integers; got {idx.dtype} {idx.shape}."
+        )
     idx = idx.astype(np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= N_IMAGES):
         raise InputError(
