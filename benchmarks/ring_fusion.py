@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> dict:
                     syn = synthesize(
                         members,
                         n_dims=2,
-                        objective="nmi" if objective == "nmi_floor" else objective,
+                        measure="nmi" if objective == "nmi_floor" else objective,
                         steps=args.steps,
                         learning_rate=args.learning_rate,
                         optimizer=args.optimizer,

@@ -239,3 +239,56 @@ def test_no_tensorflow_needed():
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- rows of a dataset (what training reads) ---------------------------------------------
+
+
+def test_rows_of_the_lazy_full_set_are_rendered_without_dask(no_compute):
+    from ensemblex.datasets.rows import RenderedRows, gather_rows, split_data
+
+    full = load_dataset("dsprites")
+    arr, labels, names, ids = split_data(full.isel(sample=slice(5000, 5010)))
+    assert isinstance(arr, RenderedRows) and arr.shape == (10, 64, 64)
+    assert ids.tolist() == list(range(5000, 5010))
+    assert names == list(dsp.FACTOR_NAMES) and labels.shape == (5, 10)
+    rows = gather_rows(arr, np.array([3, 3, 0]))
+    assert rows.dtype == np.float32
+    np.testing.assert_array_equal(rows, render_dsprites([5003, 5003, 5000]).astype(np.float32))
+
+
+def test_gather_rows_from_dask_numpy_and_plain_arrays():
+    import dask.array as da
+
+    from ensemblex.datasets.rows import gather_rows, split_data
+
+    x = np.arange(40, dtype=np.float64).reshape(10, 4)
+    idx = np.array([7, 2, 7, 0])
+    want = x[idx].astype(np.float32)
+    np.testing.assert_array_equal(gather_rows(da.from_array(x, chunks=3), idx), want)
+    np.testing.assert_array_equal(gather_rows(x, idx), want)
+    arr, labels, names, ids = split_data(x.tolist())
+    assert arr.shape == (10, 4) and labels is None and names is None and ids is None
+    with pytest.raises(ValueError, match="must hold 'images'"):
+        split_data(load_dataset("ring", n_samples=4).rename(x="points"))
+
+
+def test_resize_images_pools_blocks():
+    from ensemblex.models import resize_images
+
+    ds = load_dataset("dsprites", n_samples=6, seed=2)
+    small = resize_images(ds, 16)
+    assert small.images.shape == (6, 16, 16) and small.images.dtype == np.uint8
+    # max pooling: a 4 x 4 block is on when any of its pixels is
+    blocks = ds.images.values.reshape(6, 16, 4, 16, 4).max(axis=(2, 4))
+    np.testing.assert_array_equal(small.images.values, blocks)
+    assert small.attrs["image_size"] == 16
+    digits = load_dataset("digits", n_samples=3, size=16)
+    mean_pooled = resize_images(digits, 8).images.values
+    np.testing.assert_allclose(
+        mean_pooled, digits.images.values.reshape(3, 8, 2, 8, 2).mean(axis=(2, 4)), rtol=1e-6
+    )
+    ring = load_dataset("ring", n_samples=5)
+    assert resize_images(ring, 4) is ring  # no images: as it is
+    with pytest.raises(ValueError, match="must divide the image side"):
+        resize_images(ds, 24)
