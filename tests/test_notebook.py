@@ -20,6 +20,7 @@ def test_notebook_is_stored_without_outputs() -> None:
 
 
 @pytest.mark.train
+@pytest.mark.slow
 def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -195,6 +195,7 @@ def _padded_block_means(matrix: np.ndarray, block: int) -> np.ndarray:
     return np.nanmean(blocks, axis=(1, 3))
 
 
+@pytest.mark.slow
 def test_streamed_block_means_match_an_oracle(monkeypatch) -> None:
     rng = np.random.default_rng(3)
     n = 2300
