@@ -1,0 +1,294 @@
+"""The whole analysis at scale, stage by stage: wall time and peak memory (issue 10).
+
+Two parts, every stage in its own child process (``spawn``), which reports
+its wall time and its peak resident memory (``resource.getrusage`` in the
+child, so stages do not inherit each other's peaks):
+
+(a) OPTICS graph: :func:`ensemblex.optics.compute_optics_graph` against
+    scikit-learn's ``OPTICS(metric="precomputed")`` on the same random float32
+    matrices (n = 1000, 2000), checked equal, ratio printed; ours alone at
+    larger n (4000, 14000 by default).
+(b) The pipeline on ``planted_ensemble(n_models=channels / 10, n_latent=10,
+    n_samples=300, n_factors=5, n_mixed=2)``: posteriors to netCDF, compare
+    into a Zarr store, cluster from the store, the structure figure,
+    ``describe_groups``, and a short synthesis of the biggest group (skipped,
+    with the reason, when ``ensemblex.synthesis`` cannot run here).
+
+Usage::
+
+    python benchmarks/scale.py                      # quick: 2000 channels
+    python benchmarks/scale.py --channels 20000     # issue 10's size (compare ~5 min)
+    python benchmarks/scale.py --skip-pipeline      # OPTICS only
+
+Writes ``benchmarks/results/scale.json`` (``--out``) and the figure beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+# -- child-process harness ---------------------------------------------------------------
+
+
+def _child(fn: Callable[..., dict[str, Any]], kwargs: dict[str, Any], queue: Any) -> None:
+    t0 = time.perf_counter()
+    try:
+        out = fn(**kwargs)
+        status = "ok"
+    except Exception as err:  # a benchmark reports a failing stage, it does not stop
+        out = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+        status = "error"
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    queue.put({"status": status, "wall_s": wall, "peak_rss_mb": peak_kb / 1024, **out})
+
+
+def run_stage(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    """Run ``fn(**kwargs)`` in a fresh process; its result plus wall time and peak RSS."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, kwargs, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    result["stage"] = name
+    line = f"{name:<28} {result['status']:<6} {result['wall_s']:8.2f} s {result['peak_rss_mb']:8.0f} MB"
+    if result["status"] != "ok":
+        line += f"  ({result['error'][:120]})"
+    print(line, flush=True)
+    return result
+
+
+# -- (a) OPTICS -------------------------------------------------------------------------
+
+
+def _random_matrix(n: int, seed: int = 0) -> Any:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    d = rng.random((n, n), dtype=np.float32)
+    # symmetric in place, zero diagonal (no n^2 float64 copy)
+    step = 1024
+    for i in range(0, n, step):
+        for j in range(i, n, step):
+            m = 0.5 * (d[i : i + step, j : j + step] + d[j : j + step, i : i + step].T)
+            d[i : i + step, j : j + step] = m
+            d[j : j + step, i : i + step] = m.T
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def optics_ours(n: int, min_samples: int) -> dict[str, Any]:
+    from ensemblex.optics import compute_optics_graph
+
+    d = _random_matrix(n)
+    t0 = time.perf_counter()
+    compute_optics_graph(d, min_samples=min_samples)
+    return {"n": n, "seconds": time.perf_counter() - t0}
+
+
+def optics_both(n: int, min_samples: int) -> dict[str, Any]:
+    import numpy as np
+    from sklearn.cluster import OPTICS
+
+    from ensemblex.optics import compute_optics_graph
+
+    d = _random_matrix(n)
+    t0 = time.perf_counter()
+    ours = compute_optics_graph(d, min_samples=min_samples)
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sk = OPTICS(metric="precomputed", min_samples=min_samples).fit(d)
+    t_sk = time.perf_counter() - t0
+    same = bool(
+        np.array_equal(ours[0], sk.ordering_)
+        and np.array_equal(ours[1], sk.core_distances_)
+        and np.array_equal(ours[2], sk.reachability_)
+        and np.array_equal(ours[3], sk.predecessor_)
+    )
+    return {
+        "n": n,
+        "ours_s": t_ours,
+        "sklearn_s": t_sk,
+        "ratio": t_sk / t_ours,
+        "identical": same,
+    }
+
+
+# -- (b) the pipeline -------------------------------------------------------------------
+
+
+def stage_posteriors(channels: int, samples: int, path: str) -> dict[str, Any]:
+    from ensemblex.io import save
+    from ensemblex.testing import planted_ensemble
+
+    post = planted_ensemble(
+        n_models=channels // 10, n_latent=10, n_samples=samples, n_factors=5, n_mixed=2
+    )
+    save(post, path, overwrite=True)
+    return {"channels": channels, "samples": samples, "bytes": os.path.getsize(path)}
+
+
+def stage_compare(post_path: str, store: str) -> dict[str, Any]:
+    from ensemblex.fingerprints import fingerprint
+    from ensemblex.io import open_dataset
+    from ensemblex.pairwise import pairwise
+
+    post = open_dataset(post_path, chunks={})
+    fp = fingerprint(post)
+    pw = pairwise(fp, store=store)
+    return {"channels": int(pw.sizes["channel_a"])}
+
+
+def stage_cluster(post_path: str, store: str, out: str) -> dict[str, Any]:
+    from ensemblex.fingerprints import fingerprint
+    from ensemblex.io import open_dataset, save
+    from ensemblex.structure import cluster
+
+    pw = open_dataset(store, chunks={})
+    # the Fingerprints (lazy, from the posteriors file) bring the labels: label and pair NMI
+    fp = fingerprint(open_dataset(post_path, chunks={}))
+    t0 = time.perf_counter()
+    cl = cluster(fp, pairwise=pw)
+    seconds = time.perf_counter() - t0
+    save(cl, out, overwrite=True)
+    return {
+        "cluster_s": seconds,
+        "informative": int(cl["informative"].sum()),
+        "groups": int(cl.attrs["n_groups"]),
+        "min_samples": int(cl.attrs["min_samples"]),
+        "min_samples_rule": cl.attrs["min_samples_rule"],
+        "kept_similarity": "similarity" in cl,
+        "clusters_nc_bytes": os.path.getsize(out),
+    }
+
+
+def stage_figure(clusters: str, png: str) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ensemblex.io import open_dataset
+    from ensemblex.plot import plot_structure
+
+    cl = open_dataset(clusters).load()
+    plot_structure(cl, path=png)
+    return {"png": png}
+
+
+def stage_describe(clusters: str, csv: str) -> dict[str, Any]:
+    from ensemblex.io import open_dataset
+    from ensemblex.structure import describe_groups
+
+    cl = open_dataset(clusters).load()
+    table = describe_groups(cl)
+    table.to_csv(csv, index=False)
+    print(table.to_string(index=False), flush=True)
+    return {"groups": len(table), "table": table.to_dict(orient="records")}
+
+
+def stage_synthesis(post_path: str, clusters: str, steps: int) -> dict[str, Any]:
+    from ensemblex.fingerprints import fingerprint
+    from ensemblex.io import open_dataset
+    from ensemblex.structure import group_channels
+    from ensemblex.synthesis import synthesize
+
+    cl = open_dataset(clusters).load()
+    channels, group = group_channels(cl)
+    fp = fingerprint(open_dataset(post_path, chunks={}))
+    syn = synthesize(fp, channels=channels, steps=steps, progress=False)
+    return {
+        "group": group,
+        "references": len(channels),
+        "steps": steps,
+        "final_similarity": float(syn.attrs.get("final_similarity", float("nan"))),
+    }
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--channels", type=int, default=2000)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--min-samples", type=int, default=20, help="for the OPTICS part")
+    parser.add_argument("--optics-compare", type=int, nargs="*", default=[1000, 2000])
+    parser.add_argument("--optics-alone", type=int, nargs="*", default=[4000, 14000])
+    parser.add_argument("--synthesis-steps", type=int, default=20)
+    parser.add_argument("--skip-optics", action="store_true")
+    parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--workdir", default=None, help="default: a temporary directory")
+    parser.add_argument("--out", default=str(RESULTS / "scale.json"))
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
+                    "cpus": os.cpu_count()},
+        "optics": [],
+        "pipeline": [],
+    }  # fmt: skip
+    if not args.skip_optics:
+        print("(a) OPTICS graph, ours against scikit-learn (same matrix)", flush=True)
+        for n in args.optics_compare:
+            r = run_stage(f"optics both n={n}", optics_both, n=n, min_samples=args.min_samples)
+            if r["status"] == "ok":
+                print(
+                    f"    n={n}: ours {r['ours_s']:.3f} s, sklearn {r['sklearn_s']:.2f} s, "
+                    f"ratio {r['ratio']:.0f}x, identical={r['identical']}",
+                    flush=True,
+                )
+            report["optics"].append(r)
+        for n in args.optics_alone:
+            r = run_stage(f"optics ours n={n}", optics_ours, n=n, min_samples=args.min_samples)
+            report["optics"].append(r)
+    if not args.skip_pipeline:
+        print(f"(b) pipeline at {args.channels} channels, N={args.samples}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(args.workdir or tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            post = str(work / "posteriors.nc")
+            store = str(work / "pairwise.zarr")
+            clusters = str(work / "clusters.nc")
+            png = str(out.with_name(f"scale_structure_{args.channels}.png"))
+            csv = str(out.with_name(f"scale_groups_{args.channels}.csv"))
+            stages: list[tuple[str, Callable[..., dict[str, Any]], dict[str, Any]]] = [
+                ("posteriors", stage_posteriors,
+                 {"channels": args.channels, "samples": args.samples, "path": post}),
+                ("compare (Zarr store)", stage_compare, {"post_path": post, "store": store}),
+                ("cluster (from store)", stage_cluster, {"post_path": post, "store": store, "out": clusters}),
+                ("structure figure", stage_figure, {"clusters": clusters, "png": png}),
+                ("describe_groups", stage_describe, {"clusters": clusters, "csv": csv}),
+                ("synthesis (biggest group)", stage_synthesis,
+                 {"post_path": post, "clusters": clusters, "steps": args.synthesis_steps}),
+            ]  # fmt: skip
+            for name, fn, kwargs in stages:
+                r = run_stage(name, fn, **kwargs)
+                report["pipeline"].append(r)
+                if r["status"] != "ok" and name in ("posteriors", "compare (Zarr store)"):
+                    break  # the later stages need this one
+    for r in report["optics"] + report["pipeline"]:
+        r.pop("traceback", None) if r["status"] == "ok" else None
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
