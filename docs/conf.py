@@ -65,7 +65,6 @@ source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-n
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "notes/README.md"]
-templates_path = ["_templates"]
 
 autosummary_generate = True
 autosummary_imported_members = False
