@@ -1,6 +1,6 @@
 """Fingerprints: lazy Bhattacharyya matrices of channels, built from posteriors or labels.
 
-The Fingerprints dataset of CONTRACTS.md / DESIGN.md section 2:
+The Fingerprints dataset of docs/design.md section 2:
 
 - ``bc`` float32 ``(channel, sample_i, sample_j)``, a lazy Dask array chunked
   ``(channel_chunk, sample_chunk, N)``, generated block by block from
@@ -37,6 +37,7 @@ import xarray as xr
 
 from ._checks import check_dims, check_option, check_positive_int
 from ._kinds import stamp
+from ._lazy import chunk_file_backed, is_dask
 from ._namespace import get_namespace, to_numpy
 from .errors import InputError, InputTypeError
 from .estimators import bhattacharyya_between, label_coefficients
@@ -54,6 +55,8 @@ __all__ = [
 
 FINGERPRINT_DIMS = ("channel", "sample_i", "sample_j")
 PARAMETER_DIMS = ("channel", "component", "sample")
+#: the variables ``bc`` is generated from
+_PARAMS = ("channel_mean", "channel_logvar", "channel_label")
 
 Channels = Literal["latent", "model"] | Sequence[Sequence[int]]
 
@@ -79,10 +82,6 @@ _RESERVED = frozenset(
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _is_dask(x: Any) -> bool:
-    return hasattr(x, "dask") and hasattr(x, "chunks")
 
 
 def _default_chunks(
@@ -125,7 +124,9 @@ def _groups(channels: Any, n_latent: int) -> tuple[str, list[list[int]]]:
         out = []
         for k in members:
             if isinstance(k, bool) or not hasattr(k, "__index__"):
-                raise InputTypeError(f"latent indices must be integers; got {k!r} in group {group!r}.")
+                raise InputTypeError(
+                    f"latent indices must be integers; got {k!r} in group {group!r}."
+                )
             k = int(k)
             if not 0 <= k < n_latent:
                 raise InputError(
@@ -157,7 +158,7 @@ def _pad(x: Any, n_component: int) -> Any:
     """:func:`_pad_components` for NumPy, CuPy and (lazily) Dask arrays."""
     if int(x.shape[1]) == n_component:
         return x
-    if _is_dask(x):
+    if is_dask(x):
         x = x.rechunk({1: -1})
         return x.map_blocks(
             _pad_components,
@@ -174,10 +175,10 @@ def _gather(x: Any, mode: str, groups: list[list[int]], n_component: int) -> Any
     n_model, n_latent, n_sample = (int(s) for s in x.shape)
     if mode == "latent":
         shape = (n_model * n_latent, 1, n_sample)
-        return x.reshape(shape) if _is_dask(x) else get_namespace(x).reshape(x, shape)
+        return x.reshape(shape) if is_dask(x) else get_namespace(x).reshape(x, shape)
     if mode == "model":
         return x
-    if _is_dask(x):
+    if is_dask(x):
         import dask.array as da
 
         parts = [_pad(x[:, g, :], n_component) for g in groups]
@@ -216,7 +217,7 @@ def _bc_block(
 def _as_dask(x: Any, chunks: tuple[int, ...]) -> Any:
     import dask.array as da
 
-    if _is_dask(x):
+    if is_dask(x):
         return x.rechunk(chunks)
     return da.from_array(x, chunks=chunks)
 
@@ -273,7 +274,7 @@ def _token(args: list[Any]) -> str:
 
 def _same_namespace(x: Any, like: Any) -> Any:
     """Put ``x`` (NumPy) in the array library of ``like`` (e.g. CuPy)."""
-    if x is None or _is_dask(like) or _is_dask(x):
+    if x is None or is_dask(like) or is_dask(x):
         return x
     xp = get_namespace(like)
     if get_namespace(x) is xp:
@@ -297,11 +298,11 @@ def _assemble(
     """Build a Fingerprints dataset from its parameter arrays and channel coordinates."""
     n_channel, n_component, n_sample = (int(s) for s in channel_mean.shape)
     cc, sc = _default_chunks(n_channel, n_sample, n_component, channel_chunk, sample_chunk)
-    if _is_dask(channel_mean) or _is_dask(channel_logvar):
+    if is_dask(channel_mean) or is_dask(channel_logvar):
         # lazy parameters stay lazy, one chunk per channel block
         channel_mean = _as_dask(channel_mean, (cc, n_component, n_sample))
         channel_logvar = _as_dask(channel_logvar, (cc, n_component, n_sample))
-    if channel_label is not None and _is_dask(channel_label):
+    if channel_label is not None and is_dask(channel_label):
         channel_label = channel_label.rechunk((cc, n_sample))
     channel_label = _same_namespace(channel_label, channel_mean)
     bc = _lazy_bc(channel_mean, channel_logvar, channel_label, cc, sc)
@@ -358,7 +359,9 @@ def fingerprint(
     post
         Posteriors: ``mean`` and ``logvar`` with dims (model, latent, sample)
         (see :func:`ensemblex.posteriors`; plain-xarray datasets are accepted).
-        NumPy, CuPy or Dask data; Dask data stay lazy (nothing is computed).
+        NumPy, CuPy or Dask data; Dask data stay lazy (nothing is computed), and
+        so do values not yet read from a file (``xr.open_dataset(path)``): they
+        are read by the tasks that need them.
     channels
         ``"latent"``: one channel per (model, latent); ``"model"``: each model's
         whole latent space is one channel (``component`` = its latents); or a
@@ -401,6 +404,9 @@ def fingerprint(
             f"fingerprint() needs a Posteriors xarray.Dataset; got {type(post).__name__}. "
             "Build one with ensemblex.posteriors(mean, logvar)."
         )
+    # values still in a file stay there: Dask arrays that read them where they run,
+    # so the graph carries the file's name, not its values
+    post = chunk_file_backed(post, ("mean", "logvar"))
     post = validate_posteriors(post, what="fingerprint()'s input")
     n_model, n_latent, _ = (int(post.sizes[d]) for d in ("model", "latent", "sample"))
     mode, groups = _groups(channels, n_latent)
@@ -429,7 +435,7 @@ def fingerprint(
                 f"coordinate; rename it first (post.rename({{{name!r}: 'model_{name}'}}))."
             )
         data = coord.data
-        if _is_dask(data):
+        if is_dask(data):
             import dask.array as da
 
             channel_coords[name] = da.repeat(data, n_group)
@@ -620,7 +626,9 @@ def validate_fingerprints(ds: Any, *, what: str = "the dataset") -> xr.Dataset:
         "ensemblex.label_fingerprints(labels)."
     )
     if not isinstance(ds, xr.Dataset):
-        raise InputTypeError(f"{what} must be a Fingerprints xarray.Dataset; got {type(ds).__name__}.")
+        raise InputTypeError(
+            f"{what} must be a Fingerprints xarray.Dataset; got {type(ds).__name__}."
+        )
     if "bc" not in ds.data_vars:
         variables = ", ".join(sorted(map(str, ds.data_vars))) or "none"
         raise InputError(
@@ -682,7 +690,7 @@ def validate_fingerprints(ds: Any, *, what: str = "the dataset") -> xr.Dataset:
 def info(fp: xr.Dataset) -> xr.DataArray:
     """I(X;U) in bits of every channel: ``-mean_i log2(mean_j bc_ij)``.
 
-    The Kolchinsky-Tracey lower bound (DESIGN section 1). Lazy when ``bc`` is
+    The Kolchinsky-Tracey lower bound (docs/design.md section 1). Lazy when ``bc`` is
     lazy: each task reduces its own ``bc`` block to row sums (accumulated in
     float64), so nothing of size C*N*N is held.
 
@@ -796,7 +804,10 @@ def concat_fingerprints(
         fps = tuple(fps[0])
     if not fps:
         raise InputError("concat_fingerprints() needs at least one Fingerprints dataset.")
-    fps = tuple(validate_fingerprints(fp, what=f"fingerprints #{k}") for k, fp in enumerate(fps))
+    fps = tuple(
+        chunk_file_backed(validate_fingerprints(fp, what=f"fingerprints #{k}"), _PARAMS)
+        for k, fp in enumerate(fps)
+    )
     ref = fps[0]["sample_i"].values
     for k, fp in enumerate(fps[1:], start=1):
         ids = fp["sample_i"].values
@@ -813,7 +824,7 @@ def concat_fingerprints(
                 "rebuild bc from; concatenate such datasets with xr.concat(..., 'channel')."
             )
     n_component = max(int(fp.sizes["component"]) for fp in fps)
-    lazy = any(_is_dask(fp["channel_mean"].data) for fp in fps)
+    lazy = any(is_dask(fp["channel_mean"].data) for fp in fps)
     first = fps[0]["channel_mean"].data
 
     def join(arrays: list[Any]) -> Any:

@@ -32,6 +32,7 @@ import xarray as xr
 
 from ._checks import check_dims
 from ._kinds import KINDS, dataset_kind, stamp
+from ._lazy import is_dask
 from ._namespace import to_numpy
 from .errors import InputError, InputTypeError
 from .measures import PAIRWISE_VARIABLES
@@ -56,10 +57,6 @@ def _format(path: Path) -> str:
     )
 
 
-def _is_dask(x: Any) -> bool:
-    return hasattr(x, "dask") and hasattr(x, "chunks")
-
-
 def _to_host_block(block: Any) -> Any:
     return to_numpy(block)
 
@@ -69,7 +66,7 @@ def _host(var: xr.Variable) -> xr.Variable:
     data = var.data
     if isinstance(data, np.ndarray):
         return var
-    if _is_dask(data):
+    if is_dask(data):
         if isinstance(data._meta, np.ndarray):
             return var
         meta = np.empty((0,) * data.ndim, dtype=data.dtype)
@@ -80,7 +77,7 @@ def _host(var: xr.Variable) -> xr.Variable:
 def _regular(var: xr.Variable) -> xr.Variable:
     """Zarr needs equal chunks (the last may be smaller): rechunk irregular Dask data."""
     data = var.data
-    if not _is_dask(data):
+    if not is_dask(data):
         return var
     regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in data.chunks if len(c) > 0)
     if regular:
@@ -215,7 +212,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = Fals
         out.attrs = _encode_attrs(out.attrs, "the dataset")
         for name, var in out.variables.items():
             var.attrs = _encode_attrs(var.attrs, f"variable {name!r}")
-            if _is_dask(var.data) and var.ndim > 0 and all(var.shape):
+            if is_dask(var.data) and var.ndim > 0 and all(var.shape):
                 # HDF5 chunks follow the Dask chunks: reading back with chunks= is cheap
                 encoding[name] = {"chunksizes": tuple(int(c[0]) for c in var.data.chunks)}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """The streaming pairwise engine: all-pairs NMI, VI and joint information (Dask tiles).
 
-The Pairwise dataset of CONTRACTS.md. The joint information of every pair of
+The Pairwise dataset of docs/design.md section 2. The joint information of every pair of
 channels is a sum over sample rows ``i`` of ``log2`` of Gram matrices
 (:mod:`ensemblex._kernels`). The engine builds one Dask graph:
 
@@ -38,6 +38,7 @@ from . import store as _store
 from ._checks import check_finite, check_positive_int, check_probability
 from ._kernels import GaussianRows, StoredRows, channel_logsums, tile_logsum
 from ._kinds import require_kind, stamp
+from ._lazy import chunk_file_backed, is_dask
 from ._namespace import get_namespace
 from ._threads import one_blas_thread_in_pools
 from .errors import InputError, MissingExtraError
@@ -70,6 +71,8 @@ class _Side:
 
     def __init__(self, ds: xr.Dataset, what: str) -> None:
         require_kind(ds, ("fingerprints",), what)
+        # values still in a file stay there: tasks read their blocks where they run
+        ds = chunk_file_backed(ds, (*_PARAMS, "channel_label", "bc"))
         self.what = what
         if "channel" not in ds.dims:
             raise InputError(f"{what} has no 'channel' dimension; got dims {tuple(ds.dims)}.")
@@ -155,7 +158,7 @@ def _sample_ids(ds: xr.Dataset, dim: str) -> np.ndarray:
 def _as_dask(x: Any) -> Any:
     import dask.array as da
 
-    if hasattr(x, "dask") and hasattr(x, "chunks"):
+    if is_dask(x):
         return x
     # keep the array type of x (NumPy or CuPy) in the chunks
     return da.from_array(x, chunks=x.shape, asarray=False)

@@ -1,6 +1,6 @@
 """The Posteriors dataset: ``mean`` and ``logvar`` with dims (model, latent, sample).
 
-The data model of DESIGN.md section 2, and the one validator every entry
+The data model of docs/design.md section 2, and the one validator every entry
 point (accessor, CLI, file readers) uses for it.
 """
 
@@ -14,6 +14,7 @@ import xarray as xr
 
 from ._checks import check_dims, check_finite
 from ._kinds import stamp
+from ._lazy import is_dask
 from ._namespace import get_namespace
 from .errors import InputError, InputTypeError
 
@@ -21,10 +22,6 @@ __all__ = ["POSTERIOR_DIMS", "posteriors", "validate_posteriors"]
 
 POSTERIOR_DIMS = ("model", "latent", "sample")
 _AXES = dict(enumerate(POSTERIOR_DIMS))
-
-
-def _is_dask(x: Any) -> bool:
-    return hasattr(x, "dask") and hasattr(x, "chunks")
 
 
 def _check_block_finite(block: Any, name: str, block_info: Any = None) -> Any:
@@ -46,7 +43,7 @@ def _as_float32(x: Any, name: str) -> Any:
             f"{name} must have dims {POSTERIOR_DIMS} (3 axes); got shape {tuple(x.shape)}. "
             "A single model's (latent, sample) array needs a leading model axis: x[None]."
         )
-    if _is_dask(x):
+    if is_dask(x):
         x = x.astype("float32")
         return x.map_blocks(_check_block_finite, name, dtype=x.dtype, meta=x._meta)
     xp = get_namespace(x)
