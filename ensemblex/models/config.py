@@ -33,6 +33,7 @@ import numpy as np
 
 from .._checks import check_option, check_positive_int, check_probability
 from .._version import __version__
+from ..datasets import DATASETS
 from ..errors import InputError, InputTypeError
 from .losses import METHODS, LossKind, Method
 
@@ -44,7 +45,7 @@ __all__ = ["ARCHITECTURES", "Architecture", "TrainConfig"]
 Architecture = Literal["mlp", "conv"]
 ARCHITECTURES: tuple[str, ...] = ("mlp", "conv")
 _LOSSES = ("bernoulli", "mse")
-_DATASETS = ("dsprites", "ring", "digits", "mnist", "fashion_mnist")
+_DATASETS = DATASETS  # the registry in ensemblex.datasets
 
 #: each method's settings and their defaults (``options=`` overrides them)
 METHOD_OPTIONS: dict[str, dict[str, Any]] = {
