@@ -8,8 +8,10 @@ import xarray as xr
 
 import ensemblex as ex
 from ensemblex._kinds import stamp
+from ensemblex.estimators import MIN_INFO
 from ensemblex.fingerprints import concat_fingerprints, fingerprint, label_fingerprints
 from ensemblex.io import open_dataset, save
+from ensemblex.measures import PAIRWISE_VARIABLES
 
 FORMATS = ("nc", "zarr")
 
@@ -43,11 +45,13 @@ def _fingerprints(post: xr.Dataset) -> xr.Dataset:
 def _pairwise() -> xr.Dataset:
     rng = np.random.default_rng(1)
     c = 4
+    matrix = ("channel_a", "channel_b")
     ds = xr.Dataset(
         {
-            "nmi": (("channel_a", "channel_b"), rng.uniform(size=(c, c)).astype(np.float32)),
-            "vi": (("channel_a", "channel_b"), rng.uniform(size=(c, c)).astype(np.float32)),
-            "joint_info": (("channel_a", "channel_b"), rng.uniform(size=(c, c)).astype(np.float32)),
+            **{
+                name: (matrix, rng.uniform(size=(c, c)).astype(np.float32))
+                for name in PAIRWISE_VARIABLES
+            },
             "info_a": ("channel_a", rng.uniform(size=c)),
             "repeat_info_a": ("channel_a", rng.uniform(size=c)),
             "info_b": ("channel_b", rng.uniform(size=c)),
@@ -67,7 +71,7 @@ def _pairwise() -> xr.Dataset:
         },
     )
     ds["nmi"][0, 3] = np.nan
-    return stamp(ds, "pairwise", min_info=0.01, symmetric=True)
+    return stamp(ds, "pairwise", min_info=MIN_INFO, symmetric=True)
 
 
 def _clusters() -> xr.Dataset:
@@ -216,3 +220,38 @@ def test_save_does_not_modify_input(tmp_path, post):
     save(post, tmp_path / "p.nc")
     xr.testing.assert_identical(post, before)
     assert post.attrs["trained"] is True
+
+
+def test_a_pairwise_store_is_recognised_in_each_state(tmp_path, post):
+    """store_state says what is at a path; open_dataset refuses only an unfinished store."""
+    pytest.importorskip("zarr")
+    import dask
+    from dask.callbacks import Callback
+
+    from ensemblex.store import STORE_KEY, is_pairwise_store, store_state
+
+    class Stopped(Exception):
+        pass
+
+    class Stop(Callback):
+        def _posttask(self, key, result, dsk, state, id) -> None:
+            if str(key[0] if isinstance(key, tuple) else key).startswith("pairwise-write"):
+                raise Stopped
+
+    fp = fingerprint(post)
+    saved = save(post, tmp_path / "post.zarr")  # a Zarr store, not a pairwise one
+    cases = {"absent": tmp_path / "none.zarr", "foreign": saved}
+    cases["unfinished"] = tmp_path / "stopped.zarr"
+    with Stop(), dask.config.set(scheduler="sync"), pytest.raises(Stopped):
+        ex.pairwise(fp, channel_chunk=2, store=cases["unfinished"])
+    cases["finished"] = tmp_path / "done.zarr"
+    ex.pairwise(fp, channel_chunk=2, store=cases["finished"])
+    for state, path in cases.items():
+        assert store_state(path) == state, path
+        assert is_pairwise_store(path) == (state in ("unfinished", "finished"))
+    with pytest.raises(ValueError, match="not finished"):
+        open_dataset(cases["unfinished"])
+    done = open_dataset(cases["finished"])
+    assert STORE_KEY not in done.attrs and "done_tiles" not in done.variables
+    assert set(PAIRWISE_VARIABLES) <= set(done.data_vars)
+    assert open_dataset(saved).attrs["ensemblex_kind"] == "posteriors"

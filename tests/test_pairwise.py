@@ -16,10 +16,13 @@ import xarray as xr
 from ensemblex import estimators as est
 from ensemblex._kernels import GaussianRows, StoredRows, channel_logsums, tile_logsum
 from ensemblex._kinds import stamp
+from ensemblex.estimators import MIN_INFO
 from ensemblex.io import open_dataset
+from ensemblex.measures import MEASURES as REGISTRY
+from ensemblex.measures import PAIRWISE_VARIABLES
 from ensemblex.pairwise import STORE_KEY, STORE_VARIABLES, pairwise
 
-MEASURES = ("nmi", "vi", "joint_info", "info_a", "repeat_info_a", "info_b", "repeat_info_b")
+MEASURES = (*PAIRWISE_VARIABLES, "info_a", "repeat_info_a", "info_b", "repeat_info_b")
 
 
 # -- test data: Fingerprints datasets built by hand, following the contract -----------------
@@ -87,17 +90,24 @@ def _plain_bc(mean: np.ndarray, logvar: np.ndarray, label: np.ndarray | None) ->
     return bc
 
 
-def _reference(bc_a: np.ndarray, bc_b: np.ndarray | None = None, min_info: float = 0.01):
-    """Plain float64 measures with the estimators, broadcasting over channel pairs."""
+def _reference(bc_a: np.ndarray, bc_b: np.ndarray | None = None, min_info: float = MIN_INFO):
+    """Plain float64 measures with the estimators, broadcasting over channel pairs.
+
+    NMI and VI with the estimators themselves; any other stored measure of the
+    registry with its registry estimator, on the same float64 terms.
+    """
     bc_b = bc_a if bc_b is None else bc_b
     info_a, info_b = est.information(bc_a), est.information(bc_b)
     rep_a, rep_b = est.joint_information(bc_a, bc_a), est.joint_information(bc_b, bc_b)
     joint = est.joint_information(bc_a[:, None], bc_b[None])
-    nmi = est.nmi(
-        info_a[:, None], info_b[None], joint, rep_a[:, None], rep_b[None], min_info=min_info
-    )
+    terms = (info_a[:, None], info_b[None], joint, rep_a[:, None], rep_b[None])
+    stored = {
+        name: REGISTRY[name].estimator(*terms, min_info=min_info) for name in PAIRWISE_VARIABLES
+    }
+    nmi = est.nmi(*terms, min_info=min_info)
     vi = est.vi(joint, rep_a[:, None], rep_b[None])
     return {
+        **stored,
         "nmi": nmi,
         "vi": vi,
         "joint_info": joint,
@@ -207,7 +217,7 @@ def test_matches_float64_reference(data: dict[str, Any]) -> None:
     pw = pairwise(data["mixed"], channel_chunk=5, sample_chunk=20).compute()
     _assert_matches(pw, _reference(data["bc_mixed"]))
     assert pw.attrs["ensemblex_kind"] == "pairwise"
-    assert pw.attrs["min_info"] == 0.01
+    assert pw.attrs["min_info"] == MIN_INFO
     assert pw["nmi"].dtype == np.float32 and pw["joint_info"].dtype == np.float32
     for name in ("model", "latent", "kind", "beta"):
         np.testing.assert_array_equal(pw[f"{name}_a"], data["mixed"][name])
@@ -614,3 +624,154 @@ def test_information_stays_within_its_range_for_collapsed_channels(rng):
         assert (values >= 0).all() and (values <= np.log2(n)).all(), name
     np.testing.assert_array_equal(pw["info_a"].values[1::2], 0.0)
     assert np.isnan(pw["nmi"].values[1::2]).all()
+
+
+# -- reruns with other chunks, and what still makes a store another computation -------------
+
+
+def _snapshot(path: Any) -> list[Any]:
+    return sorted((p.relative_to(path), p.stat().st_mtime_ns) for p in path.rglob("*"))
+
+
+def test_finished_store_is_usable_with_other_chunks(tmp_path: Any, data: dict[str, Any]) -> None:
+    """Chunking does not change the numbers: a finished store is read, not refused."""
+    pytest.importorskip("zarr")
+    path = tmp_path / "pw.zarr"
+    first = pairwise(data["mixed"], channel_chunk=5, sample_chunk=24, store=path).compute()
+    before = _snapshot(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to say: the store is complete
+        again = pairwise(data["mixed"], channel_chunk=3, sample_chunk=16, store=path).compute()
+    assert _snapshot(path) == before  # nothing was rewritten
+    xr.testing.assert_identical(again, first)
+
+
+def test_unfinished_store_resumes_with_its_own_chunks(tmp_path: Any, data: dict[str, Any]) -> None:
+    pytest.importorskip("zarr")
+    from dask.callbacks import Callback
+
+    class Stop(Callback):
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
+            if str(key[0] if isinstance(key, tuple) else key).startswith("pairwise-write"):
+                raise _Interrupt
+
+    fp = data["mixed"]
+    path = tmp_path / "pw.zarr"
+    with Stop(), dask.config.set(scheduler="sync"), pytest.raises(_Interrupt):
+        pairwise(fp, channel_chunk=3, sample_chunk=24, store=path)
+    with pytest.warns(UserWarning, match=r"started with channel_chunk=3, sample_chunk=24"):
+        resumed = pairwise(fp, channel_chunk=5, store=path)
+    ref = pairwise(fp, channel_chunk=3, sample_chunk=24).compute()
+    for name in MEASURES:
+        np.testing.assert_array_equal(resumed[name].values, ref[name].values, err_msg=name)
+
+
+def test_store_of_other_inputs_is_still_refused(tmp_path: Any, data: dict[str, Any]) -> None:
+    """Other channels, other samples (N) or another min_info: refused, untouched."""
+    pytest.importorskip("zarr")
+    fp = data["mixed"]
+    path = tmp_path / "pw.zarr"
+    pairwise(fp, channel_chunk=5, store=path)
+    before = _snapshot(path)
+    fewer_samples = fp.isel(sample=slice(0, 40), sample_i=slice(0, 40), sample_j=slice(0, 40))
+    others = {
+        "inputs_sha256, shape": fp.isel(channel=slice(0, 8)),
+        "inputs_sha256, n_samples": fewer_samples,
+    }
+    for differ, other in others.items():
+        with pytest.raises(ValueError, match=f"differs in {differ}\\)"):
+            pairwise(other, channel_chunk=5, store=path)
+    with pytest.raises(ValueError, match=r"differs in min_info\)"):
+        pairwise(fp, channel_chunk=3, min_info=0.5, store=path)
+    assert _snapshot(path) == before
+
+
+def test_store_identity_does_not_depend_on_chunks() -> None:
+    from ensemblex.store import input_digest
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2500, 2, 7)).astype(np.float32)
+    want = input_digest([x])
+    for chunks in ((1000, 2, 7), (7, 1, 3), (2500, 2, 7)):
+        assert input_digest([da.from_array(x, chunks=chunks)]) == want
+    changed = x.copy()
+    changed[-1, -1, -1] += 1
+    assert input_digest([changed]) != want
+    assert input_digest([x.astype(np.float64)]) != want
+
+
+# -- inputs read where the work runs (dask.distributed) ---------------------------------------
+
+
+class _ArrayBytes:
+    """Pickle a graph as dask.distributed does, counting the bytes of NumPy arrays in it."""
+
+    def __init__(self, collections: list[Any]) -> None:
+        import io
+
+        import cloudpickle
+
+        counted = [0]
+
+        class Pickler(cloudpickle.CloudPickler):
+            def persistent_id(self, obj: Any) -> None:
+                if isinstance(obj, np.ndarray):
+                    counted[0] += obj.nbytes
+                return None
+
+        buf = io.BytesIO()
+        Pickler(buf).dump(dict(dask.base.collections_to_expr(collections).__dask_graph__()))
+        self.total, self.arrays = len(buf.getvalue()), counted[0]
+
+
+def _posteriors_file(path: Any, n_models: int, n_latent: int = 10, n_samples: int = 64) -> Any:
+    import ensemblex as ex
+
+    rng = np.random.default_rng(n_models)
+    mean = rng.normal(size=(n_models, n_latent, n_samples))
+    logvar = rng.uniform(-4, 0, size=(n_models, n_latent, n_samples))
+    return ex.save(ex.posteriors(mean, logvar), path)
+
+
+@pytest.mark.parametrize("chunks", [None, {}], ids=["lazy", "chunks"])
+def test_graph_from_a_file_holds_reads_not_values(tmp_path: Any, chunks: Any) -> None:
+    """A few thousand channels from a netCDF file: kilobytes of graph, whatever C."""
+    import ensemblex as ex
+
+    sizes = {}
+    for n_channels in (1000, 4000):
+        path = _posteriors_file(tmp_path / f"post{n_channels}.nc", n_channels // 10)
+        fp = ex.fingerprint(open_dataset(path, chunks=chunks))
+        assert isinstance(fp["channel_mean"].data, da.Array)
+        # the same tiling at both sizes: the graph differs only in what it carries
+        pw = pairwise(fp, channel_chunk=n_channels // 2)
+        sizes[n_channels] = _ArrayBytes([pw[name].data for name in pw.data_vars])
+        # the in-memory route embeds the parameters: what this test guards against
+        loaded = pairwise(ex.fingerprint(open_dataset(path).load()), channel_chunk=n_channels // 2)
+        embedded = _ArrayBytes([loaded[name].data for name in loaded.data_vars])
+        assert embedded.arrays >= 2 * n_channels * 64 * 4
+    small, large = sizes[1000], sizes[4000]
+    assert large.arrays < 10_000  # index arrays only, no parameters
+    assert large.total < 200_000
+    assert large.total - small.total < 10_000  # does not grow with C
+
+
+def test_distributed_run_from_a_file_sends_no_large_graph(tmp_path: Any, dask_client: Any) -> None:
+    """On a LocalCluster the client sends reads of the file; results equal the threads'."""
+    import ensemblex as ex
+
+    path = _posteriors_file(tmp_path / "post.nc", 100)
+    ref = pairwise(ex.fingerprint(open_dataset(path).load())).compute(scheduler="threads")
+    limit = {"distributed.admin.large-graph-warning-threshold": "200kB"}
+    with dask.config.set(limit), dask.config.set(scheduler=dask_client):
+        # the check can fail: in-memory parameters (512 kB) do travel in the graph
+        with pytest.warns(UserWarning, match="Sending large graph"):
+            pairwise(ex.fingerprint(open_dataset(path).load())).compute()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", "Sending large graph")
+            fp = ex.fingerprint(open_dataset(path))
+            got = pairwise(fp).compute()
+            stored = pairwise(fp, store=tmp_path / "pw.zarr").compute()
+    for name in MEASURES:
+        np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+        np.testing.assert_array_equal(stored[name].values, ref[name].values, err_msg=name)
