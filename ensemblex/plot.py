@@ -17,7 +17,7 @@ streams block means from a full matrix a strip of rows at a time, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -111,15 +111,54 @@ def _block_starts(n: int, block: int) -> np.ndarray:
     return np.arange(0, n, block, dtype=np.int64)
 
 
-def _block_means(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray) -> np.ndarray:
-    """Means of the finite values of each (row block, column block); NaN where none."""
-    finite = np.isfinite(values)
-    sums = np.add.reduceat(np.where(finite, values, 0.0), row_starts, axis=0)
-    sums = np.add.reduceat(sums, col_starts, axis=1)
-    counts = np.add.reduceat(finite.astype(np.float64), row_starts, axis=0)
-    counts = np.add.reduceat(counts, col_starts, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
+def _row_chunk(matrix: xr.DataArray) -> int:
+    """Rows per stored chunk along ``channel_a`` (Dask, or the file's own chunks), else 1."""
+    if matrix.chunks:
+        return int(max(matrix.chunks[0]))
+    for key in ("preferred_chunks", "chunks", "chunksizes"):
+        value = matrix.encoding.get(key)
+        if isinstance(value, Mapping) and "channel_a" in value:
+            return int(value["channel_a"])
+        if isinstance(value, tuple | list) and len(value) == 2:
+            return int(value[0])
+    return 1
+
+
+def _reads(positions: np.ndarray, chunk: int, width: int) -> list[tuple[int, int]]:
+    """Ranges ``[lo, hi)`` of ``positions`` (sorted row positions) to read at a time.
+
+    About :data:`_READ_VALUES` values (``width`` per row) per read, cut at the
+    stored chunks' edges so that no chunk is read twice, unless one chunk alone
+    holds more than four times that.
+
+    Examples
+    --------
+    >>> _reads(np.arange(10), 4, _READ_VALUES // 5)   # 5 rows a read, chunks of 4 rows
+    [(0, 4), (4, 8), (8, 10)]
+    """
+    budget = max(1, _READ_VALUES // max(width, 1))
+    edges = np.flatnonzero(np.diff(positions // max(chunk, 1))) + 1
+    groups = np.split(np.arange(positions.size), edges) if positions.size else []
+    reads: list[tuple[int, int]] = []
+    lo = hi = 0
+    for group in groups:
+        size = group.size
+        if size > 4 * budget:  # a huge chunk: read it in parts
+            if hi > lo:
+                reads.append((lo, hi))
+            start = int(group[0])
+            reads += [
+                (k, min(k + budget, start + size)) for k in range(start, start + size, budget)
+            ]
+            lo = hi = start + size
+        elif hi - lo + size > budget and hi > lo:
+            reads.append((lo, hi))
+            lo, hi = hi, hi + size
+        else:
+            hi += size
+    if hi > lo:
+        reads.append((lo, hi))
+    return reads
 
 
 def _stream_block_means(
@@ -128,12 +167,15 @@ def _stream_block_means(
     block: int,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Block means of ``matrix`` over ``ids`` x ``ids`` (in that order), read in strips.
+    """Block means of ``matrix`` over ``ids`` x ``ids`` (in that order), in one pass.
 
     ``matrix`` has dims (``channel_a``, ``channel_b``) and may be lazy (Dask, or
-    a Zarr/netCDF store): only ``block`` x ``len(ids)`` values per block row,
-    and about :data:`_READ_VALUES` values per read, are in memory at a time.
-    ``transform`` (e.g. a measure's similarity) is applied before averaging.
+    a Zarr/netCDF store). Its rows are read once, in the order they are
+    stored, about :data:`_READ_VALUES` values at a time; each value is added to
+    the block of its row's and column's rank in ``ids``. Memory: one read plus
+    the blocks, whatever the number of channels. ``transform`` (e.g. a
+    measure's similarity) is applied before averaging; non-finite values are
+    left out of the means.
 
     Examples
     --------
@@ -145,17 +187,48 @@ def _stream_block_means(
     """
     matrix = matrix.transpose("channel_a", "channel_b")
     n = ids.size
-    starts = _block_starts(n, block)
-    out = np.empty((starts.size, starts.size))
-    blocks_per_read = max(1, _READ_VALUES // max(1, n * block))
-    for first in range(0, starts.size, blocks_per_read):
-        last = min(first + blocks_per_read, starts.size)
-        lo, hi = int(starts[first]), min(n, int(starts[last - 1]) + block)
-        strip = _host(matrix.sel(channel_a=ids[lo:hi], channel_b=ids))
-        if transform is not None:
-            strip = np.asarray(transform(strip), dtype=np.float64)
-        out[first:last] = _block_means(strip, starts[first:last] - lo, starts)
-    return out
+    n_blocks = -(-n // block)
+    where_a = matrix.get_index("channel_a").get_indexer(ids)
+    where_b = matrix.get_index("channel_b").get_indexer(ids)
+    if (where_a < 0).any() or (where_b < 0).any():
+        missing = ids[(where_a < 0) | (where_b < 0)]
+        raise InputError(
+            f"the similarity matrix lacks {missing.size} of the clustered channels (first: "
+            f"{missing[0].item()!r}); pass the Pairwise results the Clusters came from."
+        )
+    from scipy.sparse import csr_matrix
+
+    # read rows and columns in storage order; rows_read[k] is the rank in ids of the
+    # k-th row read, likewise cols_read. A sparse one-hot matrix sums the columns read
+    # into their blocks (a gather into rank order would cost more than the sums).
+    rows_read = np.argsort(where_a, kind="stable")
+    cols_read = np.argsort(where_b, kind="stable")
+    col_blocks = csr_matrix((np.ones(n), (cols_read // block, np.arange(n))), shape=(n_blocks, n))
+    col_sizes = np.bincount(cols_read // block, minlength=n_blocks).astype(np.float64)
+    sums = np.zeros((n_blocks, n_blocks))
+    counts = np.zeros((n_blocks, n_blocks))
+    for lo, hi in _reads(where_a[rows_read], _row_chunk(matrix), n):
+        rows = rows_read[lo:hi]
+        raw = np.asarray(
+            to_numpy(matrix.isel(channel_a=where_a[rows], channel_b=where_b[cols_read]).data)
+        )
+        values = transform(raw) if transform is not None else raw
+        # (columns, rows), float64: the column sums are then row-wise sparse products
+        strip = np.array(np.asarray(values).T, dtype=np.float64, order="C")
+        finite = np.isfinite(strip)
+        row_blocks = csr_matrix(
+            (np.ones(rows.size), (rows // block, np.arange(rows.size))),
+            shape=(n_blocks, rows.size),
+        )
+        if finite.all():
+            counts += np.outer(np.bincount(rows // block, minlength=n_blocks), col_sizes)
+        else:
+            strip[~finite] = 0.0
+            counts += row_blocks @ (col_blocks @ finite.astype(np.float64)).T
+        sums += row_blocks @ (col_blocks @ strip).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
+    return means.reshape(n_blocks, n_blocks)
 
 
 def _matrix_image(
@@ -966,10 +1039,8 @@ def plot_nmi_vi(
     i, j = _pair_rows(k, n)
     x = np.empty(k.size)
     y = np.empty(k.size)
-    rows_per_read = max(1, _READ_VALUES // n)
     mats = {m.name: pairwise[m.name].transpose("channel_a", "channel_b") for m in (nmi, vi)}
-    for lo in range(0, n - 1, rows_per_read):
-        hi = min(n - 1, lo + rows_per_read)
+    for lo, hi in _reads(positions[: n - 1], _row_chunk(mats[nmi.name]), n):
         take = slice(*np.searchsorted(i, [lo, hi]))
         if take.start == take.stop:
             continue

@@ -3,6 +3,9 @@ the synthesised channel and decoded traversals of groups."""
 
 from __future__ import annotations
 
+import itertools
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -192,7 +195,9 @@ def _padded_block_means(matrix: np.ndarray, block: int) -> np.ndarray:
     padded = np.full((m, m), np.nan)
     padded[:n, :n] = matrix
     blocks = padded.reshape(m // block, block, m // block, block)
-    return np.nanmean(blocks, axis=(1, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": NaN
+        return np.nanmean(blocks, axis=(1, 3))
 
 
 @pytest.mark.slow
@@ -200,6 +205,8 @@ def test_streamed_block_means_match_an_oracle(monkeypatch) -> None:
     rng = np.random.default_rng(3)
     n = 2300
     values = rng.uniform(0, 1, (n, n)).astype(np.float32)
+    values[rng.random((n, n)) < 0.01] = np.nan  # left out of the means
+    values[:3, :3] = np.nan  # a block with nothing but NaN stays NaN
     ids = np.arange(n) * 7
     order = rng.permutation(n)
     matrix = xr.DataArray(values, dims=("channel_a", "channel_b"),
@@ -209,6 +216,9 @@ def test_streamed_block_means_match_an_oracle(monkeypatch) -> None:
     expected = _padded_block_means(values[np.ix_(order, order)].astype(np.float64), 3)
     assert got.shape == (767, 767)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # the same through a transform, ids in their stored order
+    got = plot_module._stream_block_means(matrix, ids, 3, lambda x: 1.0 - x)
+    np.testing.assert_allclose(got, 1.0 - _padded_block_means(values.astype(np.float64), 3))
 
 
 def test_structure_of_old_clusters_streams_their_matrix() -> None:
@@ -556,3 +566,25 @@ def test_group_traversals_decode_central_and_contrast(tmp_path) -> None:
         plot_group_traversals(ens, cl, n_steps=1)
     with pytest.raises(ValueError, match="needs the channels' 'model' coordinate"):
         plot_group_traversals(ens, cl.drop_vars("model"))
+
+
+def test_reads_cover_rows_once_and_keep_chunks_whole(monkeypatch) -> None:
+    monkeypatch.setattr(plot_module, "_READ_VALUES", 100)
+    rng = np.random.default_rng(5)
+    for chunk, width in ((1, 10), (7, 10), (7, 3), (50, 10), (3, 1000)):
+        positions = np.sort(rng.choice(400, size=150, replace=False))
+        reads = plot_module._reads(positions, chunk, width)
+        # contiguous, in order, every row once
+        assert reads[0][0] == 0 and reads[-1][1] == positions.size
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(reads))
+        budget = max(1, 100 // width)
+        for lo, hi in reads:
+            chunks = set((positions[lo:hi] // chunk).tolist())
+            if hi - lo > budget:  # over budget only for one chunk (at most 4 budgets)
+                assert len(chunks) == 1
+            if (
+                0 < lo < positions.size
+                and (positions // chunk == positions[lo] // chunk).sum() <= 4 * budget
+            ):
+                # a chunk no larger than 4 budgets is not split between two reads
+                assert positions[lo - 1] // chunk != positions[lo] // chunk
