@@ -635,23 +635,41 @@ def _split_pairs(lab: xr.DataArray) -> tuple[np.ndarray, list[Hashable], np.ndar
     )
 
 
-def _row_blocks(data: Any, rows: np.ndarray) -> list[np.ndarray]:
-    """Positions ``rows`` grouped by the row chunks of ``data`` (all, for NumPy)."""
-    chunks = getattr(data, "chunks", None)
-    if chunks is None or not isinstance(chunks[0], tuple):
-        step = max(1, _BLOCK_BYTES // (4 * max(int(data.shape[1]), 1)))
+def _row_chunks(var: xr.DataArray) -> int | tuple[int, ...] | None:
+    """Row chunks of a (lazy) matrix: Dask chunks, else the store's (encoding)."""
+    if var.chunks is not None:
+        return tuple(var.chunks[0])
+    chunks = var.encoding.get("preferred_chunks", {}).get(var.dims[0])
+    if chunks is None and var.encoding.get("chunks"):
+        chunks = var.encoding["chunks"][0]
+    return int(chunks) if chunks else None
+
+
+def _row_blocks(var: xr.DataArray, rows: np.ndarray) -> list[np.ndarray]:
+    """Sorted positions ``rows`` grouped by the row chunks of ``var`` (fixed blocks if none)."""
+    chunks = _row_chunks(var)
+    if chunks is None:
+        step = max(1, _BLOCK_BYTES // (4 * max(int(var.shape[1]), 1)))
         return [rows[s : s + step] for s in range(0, rows.size, step)]
-    bounds = np.cumsum((0, *chunks[0]))
+    if isinstance(chunks, int):
+        chunks = (chunks,) * math.ceil(var.shape[0] / chunks)
+    bounds = np.cumsum((0, *chunks))
     which = np.searchsorted(bounds, rows, side="right") - 1
     cuts = np.flatnonzero(np.diff(which)) + 1
     return [b for b in np.split(rows, cuts) if b.size]
 
 
-def _read_block(data: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    if hasattr(data, "dask"):
-        sub = data[rows][:, cols].compute()
-        return np.asarray(to_numpy(sub))
-    return np.asarray(to_numpy(data))[np.ix_(rows, cols)]
+def _read_block(var: xr.DataArray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``var[rows][:, cols]`` as NumPy: only those rows and columns are read.
+
+    Orthogonal indexing through xarray reads a lazy backend (Zarr, netCDF)
+    or a Dask array for just the selection, never the whole matrix.
+    """
+    sub = var.isel({var.dims[0]: rows, var.dims[1]: cols})
+    data = sub.data
+    if hasattr(data, "compute") and not isinstance(data, np.ndarray):
+        data = data.compute()
+    return np.asarray(to_numpy(data))
 
 
 def _read_square(
@@ -664,7 +682,6 @@ def _read_square(
     rounding are errors naming the channels; the matrix is made exactly
     symmetric (the mean with its transpose) in place.
     """
-    data = var.data
     n = sel.size
     out = np.empty((n, n), dtype=np.float32)
     if n == 0:
@@ -672,8 +689,8 @@ def _read_square(
     order = np.argsort(sel, kind="stable")  # read rows in storage order
     sorted_sel = sel[order]
     n_bad, first_bad = 0, None
-    for rows in _row_blocks(data, sorted_sel):
-        block = _read_block(data, rows, sel)
+    for rows in _row_blocks(var, sorted_sel):
+        block = _read_block(var, rows, sel)
         where = order[np.searchsorted(sorted_sel, rows)]
         out[where] = block
         bad = ~np.isfinite(block)
@@ -770,7 +787,7 @@ def _from_pairwise(
     )
     label_cols = np.flatnonzero(is_label)
     if label_cols.size:
-        inputs.label_nmi = _read_block(pw["nmi"].data, positions[rows], positions[label_cols])
+        inputs.label_nmi = _read_block(pw["nmi"], positions[rows], positions[label_cols])
         inputs.label_nmi = inputs.label_nmi.astype(np.float32)
         fac = coords_all.get("factor")
         inputs.factor_names = (
@@ -1195,7 +1212,7 @@ def _coherence(
                 "describe_groups(pairwise=...) lacks channels of the clusters; pass the "
                 "Pairwise results the clusters were computed from."
             )
-        block = _read_block(pairwise[measure].data, pos, pos).astype(np.float64)
+        block = _read_block(pairwise[measure], pos, pos).astype(np.float64)
         sim = np.asarray(get_measure(measure, "cluster").similarity(0.5 * (block + block.T)))  # type: ignore[misc]
     elif "similarity" in cl.data_vars:
         sim = cl["similarity"].sel(channel_a=ids, channel_b=ids).values.astype(np.float64)

@@ -436,6 +436,15 @@ def test_cluster_from_zarr_store(tmp_path, planted: xr.Dataset) -> None:
     from_store = cluster(fp, min_samples=MIN_SAMPLES, pairwise=stored)
     in_memory = cluster(fp, min_samples=MIN_SAMPLES, pairwise=stored.compute())
     xr.testing.assert_identical(from_store, in_memory)
+    # opened without Dask (lazy backend arrays): read by orthogonal selections
+    from ensemblex.io import open_dataset
+
+    reopened = open_dataset(tmp_path / "pw.zarr")
+    assert reopened["nmi"].chunks is None
+    xr.testing.assert_identical(
+        cluster(reopened, min_samples=MIN_SAMPLES),
+        cluster(stored.compute(), min_samples=MIN_SAMPLES),
+    )
     _check_planted(from_store, planted)
 
 
