@@ -12,14 +12,23 @@ channels is a sum over sample rows ``i`` of ``log2`` of Gram matrices
 2. a tree reduction over ``i`` (``sum(axis=2, split_every=...)``, a
    :func:`dask.array.reduction`, as sgkit's pairwise distance does), so memory is
    bounded by the tile size, not by the number of channels;
-3. elementwise blocks that turn the sums into ``joint_info``, ``nmi``, ``vi``.
+3. elementwise blocks that turn the sums into the stored measures of the
+   registry (:data:`ensemblex.measures.PAIRWISE_VARIABLES`: ``joint_info``,
+   ``nmi``, ``vi``), each from its entry's estimator. Adding a stored measure
+   is one registry entry; the engine, the store and the readers follow it.
 
 Comparing a dataset with itself (``other=None``) computes only the tiles with
 ``a <= b`` and mirrors the lower triangle lazily. Every block keeps the array
 type of its input (``meta``), so CuPy chunks stay on the GPU. With
 ``store="path.zarr"`` tiles are written as they finish and a rerun computes only
 the missing ones; a finished store is a Pairwise dataset on disk
-(``xr.open_zarr(path)``, :func:`ensemblex.io.open_dataset`).
+(``xr.open_zarr(path)``, :func:`ensemblex.io.open_dataset`). The store's layout,
+identity and state live in :mod:`ensemblex.store`; this module decides what to
+compute and calls it.
+
+Inputs that xarray reads lazily from a file stay in the file: they become Dask
+arrays that read their blocks where the tasks run (:mod:`ensemblex._lazy`), so
+on ``dask.distributed`` the client sends a graph of kilobytes, not the data.
 """
 
 from __future__ import annotations
@@ -509,16 +518,21 @@ def pairwise(
         finish (in the symmetric case each tile also at its mirrored place, so the
         whole matrix is on disk); a rerun after an interruption computes only the
         missing tiles. A store that holds a different computation is an error,
-        never overwritten. Once every tile is done the store is the Pairwise
-        dataset: :func:`ensemblex.io.open_dataset` opens it (and refuses an
-        unfinished one), ``xr.open_zarr(path)`` too, with the bookkeeping
-        variables :data:`STORE_VARIABLES` (done markers, per-channel sums) and the
-        attribute :data:`STORE_KEY` besides.
+        never overwritten; chunking is not part of that identity: a finished
+        store is read whatever ``channel_chunk``/``sample_chunk`` a rerun gives,
+        and an unfinished one resumes with the chunks it was started with (with a
+        warning when others were given). Once every tile is done the store is the
+        Pairwise dataset: :func:`ensemblex.io.open_dataset` opens it (and refuses
+        an unfinished one), ``xr.open_zarr(path)`` too, with the bookkeeping
+        variables :data:`ensemblex.store.STORE_VARIABLES` (done markers,
+        per-channel sums) and the attribute :data:`ensemblex.store.STORE_KEY`
+        besides; :func:`ensemblex.store.store_state` says which a path holds.
 
     Returns
     -------
     xr.Dataset
-        The Pairwise dataset: ``nmi``, ``vi``, ``joint_info`` float32
+        The Pairwise dataset: the stored measures (``joint_info``, ``nmi``,
+        ``vi``: :data:`ensemblex.measures.PAIRWISE_VARIABLES`) float32
         ``(channel_a, channel_b)``; ``info_a``, ``repeat_info_a``, ``info_b``,
         ``repeat_info_b`` float32 (bits); the channel coordinates of both sides with
         ``_a``/``_b`` suffixes. Lazy Dask arrays; with ``store`` they read the Zarr

@@ -256,7 +256,7 @@ def open_store(
     identity: dict[str, Any],
     *,
     coords: Mapping[Hashable, Any],
-    variables: Mapping[str, tuple[tuple[str, ...], dict[str, str]]],
+    variables: Mapping[str, tuple[tuple[str, ...], dict[str, Any]]],
     sizes: Mapping[str, int],
     chunks: Mapping[str, int],
     n_tiles: tuple[int, int],
@@ -293,7 +293,7 @@ def open_store(
             dtype="f4",
             fill_value=np.nan,
             dimension_names=dims,
-            attributes=attrs,
+            attributes=dict(attrs),
         )
     for k, side in enumerate(("a", "b")):
         dim = f"channel_{side}"
@@ -330,10 +330,15 @@ def open_store(
     return _json(identity)
 
 
+def _member(group: Any, name: str) -> Any:
+    """``group[name]`` as an array (zarr types a member as array or group)."""
+    return group[name]
+
+
 def _array(path: str, name: str, mode: Literal["r", "r+"] = "r") -> Any:
     import zarr
 
-    return zarr.open_group(path, mode=mode, use_consolidated=False)[name]
+    return _member(zarr.open_group(path, mode=mode, use_consolidated=False), name)
 
 
 def read(path: str | os.PathLike[str], name: str, selection: Any = slice(None)) -> np.ndarray:
@@ -371,12 +376,12 @@ def write_tile(
     group = zarr.open_group(path, mode="r+", use_consolidated=False)
     (ra, rb), (sa, sb) = values.shape[1:], origin
     for k, name in enumerate(names):
-        array = group[name]
+        array = _member(group, name)
         array[sa : sa + ra, sb : sb + rb] = values[k]
         if mirror and block[0] != block[1]:
             array[sb : sb + rb, sa : sa + ra] = values[k].T
     # the marker goes last: an interrupted write leaves the tile marked missing
-    group["done_tiles"][block] = 1
+    _member(group, "done_tiles")[block] = 1
     return block
 
 
@@ -395,7 +400,7 @@ def finish(
         return
     group = zarr.open_group(str(path), mode="r+", use_consolidated=False)
     for name, values in info.items():
-        group[name][:] = values
+        _member(group, name)[:] = values
     group.attrs.update(attrs)
     with quiet_zarr():
         # one metadata document for readers (xr.open_zarr looks for it first)

@@ -775,3 +775,50 @@ def test_distributed_run_from_a_file_sends_no_large_graph(tmp_path: Any, dask_cl
     for name in MEASURES:
         np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
         np.testing.assert_array_equal(stored[name].values, ref[name].values, err_msg=name)
+
+
+# -- the registry: a stored measure is one entry ---------------------------------------------
+
+_NEW_MEASURE_CHILD = """
+import dataclasses, importlib, sys, tempfile, os
+import numpy as np
+import ensemblex.measures as measures
+
+# one registry entry, nothing else: I(U; V), stored by the engine
+entry = dataclasses.replace(measures.MEASURES["info"], name="shared", stored=True)
+measures.MEASURES["shared"] = entry
+measures.PAIRWISE_VARIABLES = (*measures.PAIRWISE_VARIABLES, "shared")
+for name in ("ensemblex._kinds", "ensemblex.io", "ensemblex.pairwise"):
+    importlib.reload(importlib.import_module(name))
+import ensemblex as ex
+from ensemblex.io import open_dataset
+from ensemblex.pairwise import pairwise
+
+rng = np.random.default_rng(0)
+post = ex.posteriors(rng.normal(size=(3, 2, 30)), rng.uniform(-3, 0, size=(3, 2, 30)))
+fp = ex.fingerprint(post)
+lazy = pairwise(fp, channel_chunk=4).compute()
+path = os.path.join(tempfile.mkdtemp(), "pw.zarr")
+pairwise(fp, channel_chunk=4, store=path)
+disk = open_dataset(path).compute()
+want = lazy.info_a.values[:, None] + lazy.info_b.values[None] - lazy.joint_info.values
+for ds in (lazy, disk):
+    assert ds["shared"].dims == ("channel_a", "channel_b")
+    assert ds["shared"].attrs["long_name"] == entry.long_name
+    np.testing.assert_allclose(ds["shared"].values, want, atol=1e-5)
+    np.testing.assert_array_equal(ds["nmi"].values, lazy["nmi"].values)
+print("ok")
+"""
+
+
+def test_a_stored_measure_needs_only_its_registry_entry() -> None:
+    """A new stored measure flows through the engine, the store and open_dataset."""
+    pytest.importorskip("zarr")
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _NEW_MEASURE_CHILD], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
