@@ -377,7 +377,10 @@ def _synthesis_section(summary: Mapping[str, Any]) -> str:
 _RING_ROWS: Final[dict[str, str]] = {
     "uniformity_fused": "ring uniformity of the fused channel (lower is better)",
     "uniformity_single_mean": "mean ring uniformity of the single learners",
+    "uniformity_ratio": "fused / single-learner uniformity",
     "n_learners": "weak learners fused",
+    "n_samples": "points on the ring",
+    "steps": "synthesis steps",
 }
 
 
