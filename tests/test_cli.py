@@ -378,6 +378,7 @@ def test_cluster_rejects_too_large_min_samples(
 
 
 @pytest.mark.train
+@pytest.mark.slow
 def test_synthesize_the_biggest_group(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, files: Path, clusters_file: Path
 ) -> None:
@@ -456,16 +457,31 @@ def test_train_a_tiny_ring_ensemble(capsys: pytest.CaptureFixture[str], tmp_path
 # -- the demo ------------------------------------------------------------------------------
 
 
-@pytest.mark.train
-def test_demo_quick_writes_valid_outputs(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, str]:
+    """``ensemblex demo --quick --overwrite`` into a folder holding a user's file and an
+    earlier run's figure; run once for the demo tests: (folder, exit code, stdout, stderr)."""
     pytest.importorskip("tensorflow")
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's notes\n")
+    (out / "structure.png").write_text("an earlier run's figure\n")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["demo", "--quick", "--out", str(out), "--no-progress", "--overwrite"])
+    return out, code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_demo_quick_writes_valid_outputs(quick_demo: tuple[Path, int, str, str]) -> None:
     import ensemblex as ex
     from ensemblex.demo import FILES
 
-    out = tmp_path / "demo"
-    code, stdout, err = run(capsys, "demo", "--quick", "--out", out, "--no-progress")
+    out, code, stdout, err = quick_demo
     assert code == 0, err
     report = out / FILES["report"]
     assert f"report: {report}" in stdout
@@ -492,6 +508,53 @@ def test_demo_quick_writes_valid_outputs(
         summary["numbers"]["channels"]
         == summary["config"]["n_members"] * summary["config"]["latent_dim"]
     )
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_demo_overwrite_keeps_the_users_files(quick_demo: tuple[Path, int, str, str]) -> None:
+    out, code, _, err = quick_demo
+    assert code == 0, err
+    assert (out / "notes.txt").read_text() == "the user's notes\n"
+    _assert_png(out / "structure.png")  # the earlier run's file was replaced
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_demo_shows_groups_traversals_nmi_vi_and_ring_fusion(
+    quick_demo: tuple[Path, int, str, str],
+) -> None:
+    import json
+
+    import ensemblex as ex
+    from ensemblex.report import RUN_FILES
+    from ensemblex.structure import describe_groups
+
+    out, code, _, err = quick_demo
+    assert code == 0, err
+    for key in ("traversals_figure", "nmi_vi_figure", "ring_figure"):
+        _assert_png(out / RUN_FILES[key])
+    report = out / RUN_FILES["report"]
+    links = _assert_report(report)
+    for key in ("traversals_figure", "nmi_vi_figure", "ring_figure"):
+        assert RUN_FILES[key] in links
+    summary = json.loads((out / RUN_FILES["summary"]).read_text())
+    cl = ex.open_dataset(out / RUN_FILES["clusters"])
+    table = describe_groups(cl, pairwise=ex.open_dataset(out / RUN_FILES["pairwise"]))
+    # the summary's groups table is describe_groups' table, one record per group
+    assert [r["group"] for r in summary["numbers"]["groups_table"]] == table["group"].tolist()
+    assert summary["numbers"]["groups"] == len(table)
+    assert summary["numbers"]["min_samples"] == cl.attrs["min_samples"]
+    # the report lists every group, each with its central channel
+    text = report.read_text()
+    groups = text[text.index("<h2>Groups</h2>") :]
+    for row in table.itertuples():
+        assert f"<td>({row.central_model}, {row.central_latent})</td>" in groups
+    # ring fusion: the fused channel is more uniform around the circle than one weak learner
+    ring = summary["ring_fusion"]
+    assert ring["uniformity_fused"] < ring["uniformity_single_mean"]
+    fused = ex.open_dataset(out / RUN_FILES["ring_synthesis"])
+    assert fused.sizes["latent"] == 2 and fused.attrs["n_learners"] == ring["n_learners"]
 
 
 # -- errors: user mistakes are one line, bugs keep their traceback ---------------------------
@@ -637,3 +700,31 @@ def test_demo_refuses_a_non_empty_folder(
     assert_one_line_error(err, "not empty", "--overwrite", "earlier-results.nc")
     assert out == ""
     assert _snapshot(tmp_path) == before
+
+
+# -- cluster says which min_samples it used and what each group is -------------------------------
+
+
+def test_cluster_prints_min_samples_rule_and_the_groups_table(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: Path, pairwise_file: Path
+) -> None:
+    import ensemblex as ex
+    from ensemblex.structure import describe_groups
+
+    out = tmp_path / "cl.nc"
+    code, stdout, err = run(
+        capsys, "cluster", pairwise_file, "--posteriors", files / "post.nc", "--out", out,
+        "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    cl = ex.open_dataset(out)
+    # 6 models: the rule gives min(round(20 * sqrt(6 / 50)), ceil(6 / 2)) = 3
+    assert cl.attrs["min_samples"] == 3
+    assert f"min_samples=3 ({cl.attrs['min_samples_rule']})" in err
+    table = describe_groups(cl, pairwise=ex.open_dataset(pairwise_file))
+    lines = stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["group", "size", "models"]
+    assert len(lines) == 1 + len(table) == 4  # the 3 planted factors
+    for line, row in zip(lines[1:], table.itertuples(), strict=True):
+        assert line.split()[:3] == [str(row.group), str(row.size), str(row.models)]
+        assert row.best_factors in line
