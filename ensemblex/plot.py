@@ -236,7 +236,7 @@ def _matrix_image(
 ) -> tuple[np.ndarray, int]:
     """The ordered similarity at the figure's resolution and the channels per pixel."""
     n = ids.size
-    if pairwise is None and "ordered_similarity" in clusters.data_vars:
+    if "ordered_similarity" in clusters.data_vars:
         image = clusters["ordered_similarity"].transpose("row", "col")
         block = int(clusters["ordered_similarity"].attrs.get("block_size", 0)) or int(
             clusters.attrs.get("block_size", 0)
@@ -250,7 +250,7 @@ def _matrix_image(
                 f"the Clusters' ordered_similarity is {image.shape[0]} x {image.shape[1]} "
                 f"pixels, but {n} informative channels at {block} per pixel give "
                 f"{expected} x {expected}; these Clusters were edited after cluster(). "
-                "Run cluster() again, or pass pairwise=."
+                "Run cluster() again, or drop 'ordered_similarity' and pass pairwise=."
             )
         return _host(image), block
     block = -(-n // MAX_PIXELS) if n else 1
@@ -412,8 +412,8 @@ def plot_structure(
         A Clusters dataset from :func:`ensemblex.structure.cluster`.
     pairwise
         Pairwise results (in memory, or a lazy netCDF/Zarr store) to take the
-        matrix from instead of the Clusters' own, for example for Clusters
-        saved without it.
+        matrix from when the Clusters carry no ``ordered_similarity`` (Clusters
+        written by an earlier version); their block means are streamed from it.
     path
         Where to save the figure as PNG.
 
@@ -1193,7 +1193,22 @@ def plot_group_traversals(
 
     Examples
     --------
-    See ``tests/test_plot.py``: this needs a trained ensemble (the ``train`` extra).
+    With the ``train`` extra (TensorFlow). Here the clusters are planted ones of
+    the same shape as the ensemble (8 models x 5 latents); in a study they
+    are the clusters of ``ensemble.posteriors(data)``.
+
+    >>> from ensemblex.datasets import load_dataset
+    >>> from ensemblex.models import train_ensemble
+    >>> from ensemblex.structure import cluster
+    >>> from ensemblex.testing import planted_ensemble, reference_pairwise
+    >>> digits = load_dataset("digits", n_samples=64)
+    >>> ens = train_ensemble(digits, n_members=8, latent_dim=5, hidden=[8], steps=1,
+    ...                      batch_size=16, progress=False)
+    >>> post = planted_ensemble(n_models=8, n_latent=5, n_samples=60, n_mixed=0)
+    >>> cl = cluster(reference_pairwise(post, labels=True), min_samples=5)
+    >>> fig = plot_group_traversals(ens, cl, n_steps=3)
+    >>> sorted(ax.get_label() for ax in fig.axes if ax.get_label().startswith("group"))
+    ['group 0 central', 'group 0 contrast', 'group 1 central', 'group 1 contrast', 'group 2 central', 'group 2 contrast']
     """
     from .structure import describe_groups
 

@@ -265,6 +265,12 @@ def test_structure_from_pairwise(planted_clusters: xr.Dataset) -> None:
             _axes(other, "similarity").images[0].get_array(),
             atol=1e-6,
         )
+    # Clusters that carry ordered_similarity are drawn from it: pairwise= is not read
+    zeros = pw.assign(nmi=pw["nmi"] * 0)
+    np.testing.assert_array_equal(
+        _axes(plot_structure(cl, pairwise=zeros), "similarity").images[0].get_array(),
+        cl["ordered_similarity"].values,
+    )
     with pytest.raises(ValueError, match="pass pairwise="):
         plot_structure(bare)
     with pytest.raises(TypeError, match="needs a Clusters dataset"):
