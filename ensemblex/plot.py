@@ -617,7 +617,8 @@ def plot_cross(
     -------
     matplotlib.figure.Figure
         7 x 6 inches at 100 dpi (700 x 600 pixels); the matrix panel is labelled
-        ``"similarity"``.
+        ``"similarity"``. Above :data:`MAX_PIXELS` channels a side, the matrix
+        is drawn as block means.
 
     Examples
     --------
@@ -661,6 +662,16 @@ def plot_cross(
         strength = sim[order_a][best, np.arange(sim.shape[1])]
         order_b = np.lexsort((-strength, best))
     shown = sim[np.ix_(order_a, order_b)]
+    # at most MAX_PIXELS a side: block means (each pixel spans block_a x block_b channels)
+    block_a = -(-shown.shape[0] // MAX_PIXELS)
+    block_b = -(-shown.shape[1] // MAX_PIXELS)
+    if block_a > 1 or block_b > 1:
+        shown = np.add.reduceat(shown, np.arange(0, shown.shape[0], block_a), axis=0)
+        shown = np.add.reduceat(shown, np.arange(0, shown.shape[1], block_b), axis=1)
+        size_a = np.diff(np.r_[np.arange(0, rows.size, block_a), rows.size])
+        size_b = np.diff(np.r_[np.arange(0, cols.size, block_b), cols.size])
+        shown = shown / np.outer(size_a, size_b)
+    span_a, span_b = shown.shape[0] * block_a - 0.5, shown.shape[1] * block_b - 0.5
 
     fig = _figure((7.0, 6.0))
     grid = fig.add_gridspec(
@@ -668,7 +679,17 @@ def plot_cross(
     )
     ax = fig.add_subplot(grid[0, 0], label="similarity")
     ax_bar = fig.add_subplot(grid[0, 1], label="colorbar")
-    image = ax.imshow(shown, cmap=_CMAP, vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
+    image = ax.imshow(
+        shown,
+        cmap=_CMAP,
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+        aspect="auto",
+        extent=(-0.5, span_b, span_a, -0.5),
+    )
+    ax.set_xlim(-0.5, cols.size - 0.5)
+    ax.set_ylim(rows.size - 0.5, -0.5)
     for side, ds, ids, order in (("a", a, ids_a, order_a), ("b", b, ids_b, order_b)):
         if dataset_kind(ds) != "clusters":
             continue

@@ -594,3 +594,16 @@ def test_reads_cover_rows_once_and_keep_chunks_whole(monkeypatch) -> None:
             ):
                 # a chunk no larger than 4 budgets is not split between two reads
                 assert positions[lo - 1] // chunk != positions[lo] // chunk
+
+
+def test_cross_draws_block_means_above_the_pixel_bound(two_ensembles, monkeypatch) -> None:
+    a, b = two_ensembles
+    fp_a, fp_b = a.repinfo.fingerprint(), b.repinfo.fingerprint()
+    full = np.asarray(_axes(plot_cross(fp_a, fp_b), "similarity").images[0].get_array())
+    monkeypatch.setattr(plot_module, "MAX_PIXELS", 10)  # 24 x 24 channels: 3 per pixel
+    fig = plot_cross(fp_a, fp_b)
+    ax = _axes(fig, "similarity")
+    shown = np.asarray(ax.images[0].get_array())
+    assert shown.shape == (8, 8)
+    np.testing.assert_allclose(shown, full.reshape(8, 3, 8, 3).mean(axis=(1, 3)), atol=1e-12)
+    assert ax.get_xlim() == (-0.5, 23.5)
