@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._version import __version__
-from .errors import InputError, UserError
+from .errors import InputError, MissingExtraError, UserError
 from .estimators import MIN_INFO
 
 __all__ = ["build_parser", "main"]
@@ -160,6 +160,13 @@ def _store_format(path: str | Path, option: str = "--out") -> str:
     if suffix in (".nc", ".nc4", ".netcdf"):
         return "netcdf"
     if suffix == ".zarr":
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            raise MissingExtraError(
+                f"{option} {str(path)!r} is a Zarr store, which needs zarr: "
+                "pip install 'ensemblex[zarr]' (or write .nc)"
+            ) from None
         return "zarr"
     raise InputError(f"{option} {str(path)!r} must end in .nc (netCDF4) or .zarr (Zarr)")
 
@@ -426,13 +433,11 @@ def _log_min_samples(cl: Any) -> None:
 
 def _log_groups(cl: Any, pw: Any) -> None:
     """Print the table of groups (``describe_groups``) when there are any."""
-    from . import structure
+    from .structure import describe_groups
 
-    describe = getattr(structure, "describe_groups", None)
-    if describe is None or not any(int(g) >= 0 for g in cl["group"].values):
+    if not any(int(g) >= 0 for g in cl["group"].values):
         return
-    table = describe(cl, pairwise=pw)
-    print(table.to_string(index=False))
+    print(describe_groups(cl, pairwise=pw).to_string(index=False))
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
@@ -460,7 +465,14 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
         pw = compute(
             pairwise(fp, min_info=args.min_info), progress=not args.no_progress, label="compare"
         )
-    cl = _cluster(cluster, fp if fp is not None else pw, pw, args)
+    cl = cluster(
+        fp if fp is not None else pw,
+        measure=args.measure,
+        # --min-samples auto (None): the library's rule, which the attrs record
+        min_samples="auto" if args.min_samples is None else args.min_samples,
+        min_info=args.min_info,
+        pairwise=pw if fp is not None else None,
+    )
     _save(cl, out, args.overwrite)
     n_groups = len({int(g) for g in cl["group"].values if g >= 0})
     _log_min_samples(cl)
@@ -484,28 +496,9 @@ def _measure_keyword(func: Callable[..., Any], old: str) -> str:
     return "measure" if "measure" in inspect.signature(func).parameters else old
 
 
-def _cluster(cluster: Callable[..., Any], ds: Any, pw: Any, args: argparse.Namespace) -> Any:
-    """Call ``cluster()`` with the CLI's options; ``--min-samples auto`` is the library's rule."""
-    import inspect
-
-    options: dict[str, Any] = {"min_info": args.min_info}
-    if ds is not pw:
-        options["pairwise"] = pw
-    parameters = inspect.signature(cluster).parameters
-    options[_measure_keyword(cluster, "metric")] = args.measure
-    if args.min_samples is not None:
-        options["min_samples"] = args.min_samples
-    elif parameters["min_samples"].default not in (None, "auto"):
-        # TODO(H2 lands the rule in structure): until then, the demo's rule
-        from .demo import auto_min_samples
-
-        options["min_samples"] = auto_min_samples(pw, min_info=args.min_info)
-    return cluster(ds, **options)
-
-
 def _cmd_synthesize(args: argparse.Namespace) -> int:
-    from .demo import group_channels
     from .plot import plot_synthesis
+    from .structure import group_channels
     from .synthesis import synthesize
 
     out = _check_out(args.out, overwrite=args.overwrite)

@@ -728,3 +728,18 @@ def test_cluster_prints_min_samples_rule_and_the_groups_table(
     for line, row in zip(lines[1:], table.itertuples(), strict=True):
         assert line.split()[:3] == [str(row.group), str(row.size), str(row.models)]
         assert row.best_factors in line
+
+
+def test_zarr_output_without_zarr_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "zarr", None)  # zarr not installed
+    code, _, err = run(
+        capsys, "compare", files / "post.nc", "--out", tmp_path / "pw.zarr", "--no-progress"
+    )
+    assert code == 1
+    assert_one_line_error(err, "ensemblex[zarr]")
+    assert not (tmp_path / "pw.zarr").exists()
