@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="dsprites", choices=["dsprites", "ring"])
     parser.add_argument("--out", default=None, help="demo output folder (default: a temp dir)")
     parser.add_argument(
+        "--overwrite", action="store_true", help="let the demo replace its files in --out"
+    )
+    parser.add_argument(
         "--results",
         default=str(Path(__file__).resolve().parent / "results"),
         help="folder for demo.json",
@@ -43,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ensemblex-demo-"))
     cmd = [sys.executable, "-m", "ensemblex.cli", "demo", "--out", str(out), "--no-progress"]
     cmd += ["--dataset", args.dataset] + (["--quick"] if args.quick else [])
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    cmd += ["--overwrite"] if args.overwrite else []
+    # stderr is a log here (not a terminal): progress comes as plain lines; TensorFlow's
+    # own log level is left to ensemblex, as a user's run would see it
+    env = {**os.environ, "MPLBACKEND": "Agg"}
     print("running:", " ".join(cmd), flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, check=False)
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "synthesis": {
             k: v for k, v in summary.get("synthesis", {}).items() if k != "reference_channels"
         },
+        "ring_fusion": summary.get("ring_fusion"),
         "output": str(out),
         "machine": {
             "cpus": os.cpu_count(),
@@ -85,8 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     numbers = summary.get("numbers", {})
     print(
         f"  channels {numbers.get('channels')}, informative {numbers.get('informative_channels')}, "
-        f"groups {numbers.get('groups')}"
+        f"groups {numbers.get('groups')} (min_samples {numbers.get('min_samples')})"
     )
+    for row in numbers.get("groups_table", []):
+        print(
+            f"    group {row['group']}: {row['size']} channels in {row['models']} models, "
+            f"best {row.get('best_factors') or '-'} (NMI {row.get('best_nmi')})"
+        )
+    ring = summary.get("ring_fusion")
+    if ring:
+        print(
+            f"  ring fusion: uniformity fused {ring['uniformity_fused']:.3f} vs single "
+            f"{ring['uniformity_single_mean']:.3f} ({ring['n_learners']} learners)"
+        )
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     name = "demo_quick.json" if args.quick else "demo.json"

@@ -20,6 +20,7 @@ import xarray as xr
 from ._kinds import require_kind
 from .estimators import MIN_INFO
 from .measures import resolve_alias
+from .udr import KL_THRESHOLD
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,11 +31,9 @@ if TYPE_CHECKING:
     from .models import Ensemble
     from .structure import ClusterMethod
     from .synthesis import Optimizer, Settings
+    from .udr import UDRMeasure
 
 __all__ = ["RepInfoAccessor"]
-
-#: UDR's similarities: the registry's clustering measures and UDR's own two
-UdrMeasure = Literal["nmi", "vi", "lasso", "spearman"]
 
 
 @xr.register_dataset_accessor("repinfo")
@@ -207,11 +206,11 @@ class RepInfoAccessor:
 
     def udr(
         self,
-        measure: UdrMeasure | None = None,
+        measure: UDRMeasure | None = None,
         *,
-        kl_threshold: float = 0.01,
+        kl_threshold: float = KL_THRESHOLD,
         min_info: float = MIN_INFO,
-        similarity: UdrMeasure | None = None,
+        similarity: UDRMeasure | None = None,
     ) -> xr.DataArray:
         """Unsupervised Disentanglement Ranking score per model (Duan et al. 2020).
 
@@ -220,17 +219,17 @@ class RepInfoAccessor:
         ``similarity`` is its deprecated name. See :func:`ensemblex.udr`.
         """
         require_kind(self._ds, ("posteriors", "fingerprints"), "repinfo.udr()")
-        import inspect
-
         from .udr import udr
 
         chosen = resolve_alias(
             measure, "nmi", old_name="similarity", old_value=similarity, function="repinfo.udr()"
         )
-        # (udr() takes measure=; an older udr() only similarity=)
-        name = "measure" if "measure" in inspect.signature(udr).parameters else "similarity"
-        options: dict[str, Any] = {name: chosen}
-        return udr(self._ds, kl_threshold=kl_threshold, min_info=min_info, **options)
+        return udr(
+            self._ds,
+            measure=chosen,  # type: ignore[arg-type]
+            kl_threshold=kl_threshold,
+            min_info=min_info,
+        )
 
     # -- synthesis -----------------------------------------------------------------
     def synthesize(

@@ -83,6 +83,7 @@ MIRRORED = {
     "describe_groups": ("structure", "describe_groups", "clusters"),
     "label_nmi": ("structure", "label_nmi", "ds"),
     "synthesize": ("synthesis", "synthesize", "ds"),
+    "udr": ("udr", "udr", "ds"),
     "plot_structure": ("plot", "plot_structure", "clusters"),
     "plot_cross": ("plot", "plot_cross", "a"),
     "plot_nmi_vi": ("plot", "plot_nmi_vi", "pairwise"),
@@ -150,3 +151,16 @@ def test_testing_is_a_lazy_submodule_attribute():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "{'model': 2, 'latent': 4, 'sample': 10} True"
+
+
+def test_udr_and_synthesize_old_names_warn():
+    from ensemblex.testing import planted_ensemble
+
+    post = planted_ensemble(n_models=4, n_latent=4, n_samples=40, n_factors=2, seed=2)
+    new = post.repinfo.udr("vi")
+    with pytest.warns(FutureWarning, match=r"repinfo.udr\(similarity=...\) is deprecated"):
+        old = post.repinfo.udr(similarity="vi")
+    np.testing.assert_array_equal(new.values, old.values)
+    # the conflict is refused before any TensorFlow work
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="pass measure= only"):
+        post.repinfo.synthesize(measure="nmi", objective="vi")
