@@ -322,8 +322,8 @@ def _train_config(args: argparse.Namespace) -> Any:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .models import train_posteriors
 
+    _store_format(args.out)  # before anything is created
     out = _check_out(args.out, overwrite=args.overwrite)
-    _store_format(out)
     cfg = _train_config(args)
     options: dict[str, Any] = {}
     if args.data_path is not None:
@@ -348,8 +348,8 @@ def _cmd_fingerprint(args: argparse.Namespace) -> int:
     from ._runtime import dask_progress
     from .fingerprints import concat_fingerprints, label_fingerprints
 
+    _store_format(args.out)  # before anything is created
     out = _check_out(args.out, overwrite=args.overwrite)
-    _store_format(out)
     post = open_input(args.posteriors, ["posteriors"], role="POSTERIORS")
     fp = _fingerprints(post, args, args.channels)
     if args.labels:
@@ -445,8 +445,8 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     from .pairwise import pairwise
     from .structure import cluster
 
+    _store_format(args.out)  # before anything is created
     out = _check_out(args.out, overwrite=args.overwrite)
-    _store_format(out)
     figure = (
         _check_out(args.figure, "--figure", overwrite=args.overwrite)
         if args.figure is not None
@@ -501,8 +501,8 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
     from .structure import group_channels
     from .synthesis import synthesize
 
+    _store_format(args.out)  # before anything is created
     out = _check_out(args.out, overwrite=args.overwrite)
-    _store_format(out)
     figure = (
         _check_out(args.figure, "--figure", overwrite=args.overwrite)
         if args.figure is not None
