@@ -76,6 +76,9 @@ _JIT: bool | None = None
 _JIT_MIN_WORK = 1e8
 #: float64 values of work per reference batch (batch x rows x N): about 32 MB
 _BATCH_WORK = 2**22
+#: references (float32 bytes) up to which TensorFlow holds its own copy and the whole
+#: step runs compiled; larger sets are streamed from the one NumPy copy
+_IN_GRAPH_BYTES = 2**28
 
 
 @dataclass(frozen=True)
@@ -489,30 +492,43 @@ def _reference_batch(requested: int | None, n_ref: int, rows: int, n: int) -> in
     return max(1, min(n_ref, _BATCH_WORK // max(rows * n, 1)))
 
 
+def _batch_sum(
+    tf: ModuleType,
+    measure: str,
+    s: Any,
+    ref_b: Any,
+    log_b: Any,
+    log2_b: Any,
+    rows: Any,
+    weight: Any,
+) -> tuple[Any, Any]:
+    """Sum of the similarities to one batch of references and its gradient w.r.t. ``s``.
+
+    Only ``i_s``, ``j_ss`` and one reference's ``j_sv`` enter its similarity,
+    so the mean over references splits over batches: the batch (float32) is
+    cast to float64, its similarities and their gradient with respect to the
+    synthesised rows ``s`` are computed, and the caller adds them up.
+    """
+    if rows is not None:
+        ref_b = tf.gather(ref_b, rows, axis=1)
+        log_b, log2_b = tf.gather(log_b, rows, axis=1), tf.gather(log2_b, rows, axis=1)
+    ref_b = tf.cast(ref_b, s.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(s)
+        terms = {**_self_terms(tf, s), **_reference_terms(tf, s, ref_b, log_b, log2_b)}
+        sim = _similarity_tf(tf, terms, measure)
+        part = tf.reduce_sum(sim if weight is None else weight * sim)
+    return part, tape.gradient(part, s)
+
+
 def _stream_references(tf: ModuleType, p: _Problem, s: Any, rows: Any) -> tuple[Any, Any]:
     """``(sum over references of the similarity, its gradient w.r.t. s)``, batch by batch.
 
-    Only ``i_s``, ``j_ss`` and one reference's ``j_sv`` enter its similarity,
-    so the sum splits over batches of references: each batch is cast to
-    float64, its similarities and their gradient with respect to the
-    synthesised rows ``s`` are computed, and the gradients are added up.
+    In the graph, over the references held as one TensorFlow constant.
     Working memory: one batch, whatever the number of references.
     """
-
-    def batch_sum(ref_b: Any, log_b: Any, log2_b: Any, weight: Any) -> tuple[Any, Any]:
-        if rows is not None:
-            ref_b = tf.gather(ref_b, rows, axis=1)
-            log_b, log2_b = tf.gather(log_b, rows, axis=1), tf.gather(log2_b, rows, axis=1)
-        ref_b = tf.cast(ref_b, s.dtype)
-        with tf.GradientTape() as tape:
-            tape.watch(s)
-            terms = {**_self_terms(tf, s), **_reference_terms(tf, s, ref_b, log_b, log2_b)}
-            sim = _similarity_tf(tf, terms, p.measure)
-            part = tf.reduce_sum(sim if weight is None else weight * sim)
-        return part, tape.gradient(part, s)
-
     if p.batch >= p.n_ref:  # one batch: the references as they are, no copy
-        return batch_sum(p.ref, p.ref_log, p.ref_log2, None)
+        return _batch_sum(tf, p.measure, s, p.ref, p.ref_log, p.ref_log2, rows, None)
     n_batches = -(-p.n_ref // p.batch)
     offsets = tf.range(p.batch)
 
@@ -520,8 +536,15 @@ def _stream_references(tf: ModuleType, p: _Problem, s: Any, rows: Any) -> tuple[
         pos = k * p.batch + offsets
         idx = tf.minimum(pos, p.n_ref - 1)  # the last batch repeats a reference, weight 0
         weight = tf.cast(pos < p.n_ref, s.dtype)
-        part, g = batch_sum(
-            tf.gather(p.ref, idx), tf.gather(p.ref_log, idx), tf.gather(p.ref_log2, idx), weight
+        part, g = _batch_sum(
+            tf,
+            p.measure,
+            s,
+            tf.gather(p.ref, idx),
+            tf.gather(p.ref_log, idx),
+            tf.gather(p.ref_log2, idx),
+            rows,
+            weight,
         )
         return k + 1, total + part, grad + g
 
@@ -533,15 +556,17 @@ def _stream_references(tf: ModuleType, p: _Problem, s: Any, rows: Any) -> tuple[
     return total, grad
 
 
-def _value_and_grads(
-    tf: ModuleType, p: _Problem, mean: Any, logvar: Any, rows: Any
+def _synth_rows(tf: ModuleType, mean: Any, logvar: Any, rows: Any) -> Any:
+    """The synthesised fingerprint's rows ``(B, N)`` (all rows when ``rows`` is None)."""
+    mean_r = mean if rows is None else tf.gather(mean, rows)
+    logvar_r = logvar if rows is None else tf.gather(logvar, rows)
+    return _bc_rows_tf(tf, mean_r, logvar_r, mean, logvar)
+
+
+def _loss_and_grads(
+    tf: ModuleType, p: _Problem, tape: Any, s: Any, total: Any, grad_sim: Any, params: list[Any]
 ) -> tuple[Any, Any, list[Any]]:
-    """``(loss, mean similarity, [d loss / d mean, d loss / d logvar])``."""
-    with tf.GradientTape() as tape:
-        mean_r = mean if rows is None else tf.gather(mean, rows)
-        logvar_r = logvar if rows is None else tf.gather(logvar, rows)
-        s = _bc_rows_tf(tf, mean_r, logvar_r, mean, logvar)
-    total, grad_sim = _stream_references(tf, p, s, rows)
+    """``(loss, mean similarity, gradients of the loss w.r.t. params)`` from the sums."""
     value = total / p.n_ref
     loss = -value
     grad_s = -grad_sim / p.n_ref
@@ -552,8 +577,17 @@ def _value_and_grads(
             penalty = short * short
         loss = loss + penalty
         grad_s = grad_s + floor_tape.gradient(penalty, s)
-    grads = tape.gradient(s, [mean, logvar], output_gradients=grad_s)
-    return loss, value, grads
+    return loss, value, tape.gradient(s, params, output_gradients=grad_s)
+
+
+def _value_and_grads(
+    tf: ModuleType, p: _Problem, mean: Any, logvar: Any, rows: Any
+) -> tuple[Any, Any, list[Any]]:
+    """``(loss, mean similarity, [d loss / d mean, d loss / d logvar])``, in the graph."""
+    with tf.GradientTape() as tape:
+        s = _synth_rows(tf, mean, logvar, rows)
+    total, grad_sim = _stream_references(tf, p, s, rows)
+    return _loss_and_grads(tf, p, tape, s, total, grad_sim, [mean, logvar])
 
 
 def _problem(
@@ -564,11 +598,13 @@ def _problem(
     rows: int,
     reference_batch: int | None,
     info_floor: float | None,
+    in_graph: bool = True,
 ) -> _Problem:
     dtype = tf.float64  # float64: NMI's normalisation vanishes at the initialisation
     n_ref, n = refs.bc.shape[0], refs.bc.shape[-1]
     return _Problem(
-        ref=tf.constant(refs.bc, dtype=tf.float32),
+        # in the graph, TensorFlow holds its own copy; otherwise batches come from NumPy
+        ref=tf.constant(refs.bc, dtype=tf.float32) if in_graph else None,
         ref_log=tf.constant(refs.row_log, dtype=dtype),
         ref_log2=tf.constant(refs.row_log2, dtype=dtype),
         n_ref=n_ref,
@@ -598,28 +634,37 @@ class _State:
         self.gen = tf.random.Generator.from_seed(seed)
 
 
+def _guarded_update(tf: ModuleType, state: _State, loss: Any, value: Any, grads: list[Any]) -> Any:
+    """Apply the optimiser's step if everything is finite (keeping the state before it)."""
+    finite = tf.math.is_finite(loss) & tf.math.is_finite(value)
+    for g in grads:
+        finite = finite & tf.reduce_all(tf.math.is_finite(g))
+
+    def update() -> Any:
+        state.good[0].assign(state.mean)
+        state.good[1].assign(state.logvar)
+        state.t.assign_add(1.0)
+        state.opt.apply(grads, state.t)
+        return tf.constant(True)
+
+    return tf.cond(finite, update, lambda: tf.constant(False))
+
+
+def _sample_rows(tf: ModuleType, state: _State, n: int, batch_rows: int | None) -> Any:
+    if batch_rows is None:
+        return None
+    return tf.argsort(state.gen.uniform([n], dtype=tf.float32))[:batch_rows]
+
+
 def _compile_block(
     tf: ModuleType, p: _Problem, state: _State, batch_rows: int | None, jit: bool
 ) -> Any:
     """A compiled loop of up to ``n_steps`` steps; it stops early at a non-finite step."""
 
     def one_step(t: Any, ok: Any, trace: Any) -> tuple[Any, Any, Any]:
-        rows = None
-        if batch_rows is not None:
-            rows = tf.argsort(state.gen.uniform([p.n], dtype=tf.float32))[:batch_rows]
+        rows = _sample_rows(tf, state, p.n, batch_rows)
         loss, value, grads = _value_and_grads(tf, p, state.mean, state.logvar, rows)
-        finite = tf.math.is_finite(loss) & tf.math.is_finite(value)
-        for g in grads:
-            finite = finite & tf.reduce_all(tf.math.is_finite(g))
-
-        def update() -> Any:
-            state.good[0].assign(state.mean)
-            state.good[1].assign(state.logvar)
-            state.t.assign_add(1.0)
-            state.opt.apply(grads, state.t)
-            return tf.constant(True)
-
-        ok = tf.cond(finite, update, lambda: tf.constant(False))
+        ok = _guarded_update(tf, state, loss, value, grads)
         return t + 1, ok, trace.write(t, value)
 
     @tf.function(jit_compile=jit)
@@ -631,6 +676,54 @@ def _compile_block(
             (tf.constant(0), tf.constant(True), trace),
         )
         return trace.stack()[:t], ok
+
+    return run_block
+
+
+def _host_block(
+    tf: ModuleType, p: _Problem, refs: _References, state: _State, batch_rows: int | None
+) -> Any:
+    """Like :func:`_compile_block`, with the references streamed from NumPy at every step.
+
+    For references too large to copy into TensorFlow as well: only one batch
+    at a time is handed to TensorFlow. Same steps, same random rows, same
+    results as the compiled loop; a few function calls more per step.
+    """
+    s_fn = tf.function(lambda rows: _synth_rows(tf, state.mean, state.logvar, rows))
+
+    @tf.function
+    def part_fn(s: Any, ref_b: Any, log_b: Any, log2_b: Any) -> tuple[Any, Any]:
+        return _batch_sum(tf, p.measure, s, ref_b, log_b, log2_b, None, None)
+
+    @tf.function
+    def apply_fn(rows: Any, total: Any, grad_sim: Any) -> tuple[Any, Any]:
+        with tf.GradientTape() as tape:
+            s = _synth_rows(tf, state.mean, state.logvar, rows)
+        params = [state.mean, state.logvar]
+        loss, value, grads = _loss_and_grads(tf, p, tape, s, total, grad_sim, params)
+        return value, _guarded_update(tf, state, loss, value, grads)
+
+    def run_block(n_steps: Any) -> tuple[Any, Any]:
+        trace: list[float] = []
+        for _ in range(int(n_steps)):
+            rows = _sample_rows(tf, state, p.n, batch_rows)
+            pick = slice(None) if rows is None else rows.numpy()
+            s = s_fn(rows)
+            total, grad = tf.zeros([], s.dtype), tf.zeros_like(s)
+            for c0 in range(0, p.n_ref, p.batch):
+                c1 = min(c0 + p.batch, p.n_ref)
+                part, g = part_fn(
+                    s,
+                    refs.bc[c0:c1][:, pick],
+                    refs.row_log[c0:c1][:, pick],
+                    refs.row_log2[c0:c1][:, pick],
+                )
+                total, grad = total + part, grad + g
+            value, ok = apply_fn(rows, total, grad)
+            trace.append(float(value))
+            if not bool(ok):
+                return tf.constant(trace, tf.float64), tf.constant(False)
+        return tf.constant(trace, tf.float64), tf.constant(True)
 
     return run_block
 
@@ -659,6 +752,7 @@ def _optimise(
     tf = _import_tf()
     n_ref, n = refs.bc.shape[0], refs.bc.shape[-1]
     rows_used = n if batch_rows is None else batch_rows
+    in_graph = refs.bc.nbytes <= _IN_GRAPH_BYTES
     p = _problem(
         tf,
         refs,
@@ -666,10 +760,15 @@ def _optimise(
         rows=rows_used,
         reference_batch=reference_batch,
         info_floor=info_floor,
+        in_graph=in_graph,
     )
     state = _State(tf, n, n_dims, seed, optimizer, learning_rate)
-    jit = _JIT if _JIT is not None else steps * (n_ref + 3) * rows_used * n >= _JIT_MIN_WORK
-    run_block = _compile_block(tf, p, state, batch_rows, jit)
+    if in_graph:
+        work = steps * (n_ref + 3) * rows_used * n
+        jit = _JIT if _JIT is not None else work >= _JIT_MIN_WORK
+        run_block = _compile_block(tf, p, state, batch_rows, jit)
+    else:
+        run_block = _host_block(tf, p, refs, state, batch_rows)
     # each call builds its own tf.function (it closes over this call's variables);
     # TensorFlow's "retracing" log message about that is expected, not a problem
     tf_logger = logging.getLogger("tensorflow")

@@ -648,3 +648,41 @@ def test_noise_pattern_keeps_real_messages():
     assert all(NOISE.search(line) for line in noise)
     assert not NOISE.search("Traceback (most recent call last):")
     assert not NOISE.search("ValueError: something the user must see")
+
+
+def test_a_visible_but_unusable_gpu_is_a_warning(monkeypatch):
+    from ensemblex.models import _tf
+
+    class NoGpu:
+        class config:  # mimics tf.config
+            @staticmethod
+            def list_physical_devices(kind):
+                return []
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    why = ["I0000 00:00:1.0 1 cudart_stub.cc:31] Could not find cuda drivers on your machine."]
+    with pytest.warns(RuntimeWarning, match="GPU is visible but TensorFlow cannot use it.*cuda"):
+        _tf._warn_unusable_gpu(NoGpu, why)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")  # the user hid the GPU: nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _tf._warn_unusable_gpu(NoGpu, why)
+
+
+@pytest.mark.parametrize("batch_rows", [None, 10])
+def test_references_streamed_from_numpy_give_the_same_run(monkeypatch, batch_rows):
+    # large reference sets are not copied into TensorFlow: batches come from NumPy
+    weak = ring_learners(5, n_samples=24, seed=4)
+    kw = dict(ds=weak, steps=40, reference_batch=2, batch_rows=batch_rows, seed=1)
+    compiled = quiet(**kw)
+    monkeypatch.setattr(syn_mod, "_IN_GRAPH_BYTES", 0)
+    streamed = quiet(**kw)
+    np.testing.assert_allclose(
+        streamed["objective_trace"].values, compiled["objective_trace"].values, rtol=1e-9
+    )
+    np.testing.assert_allclose(streamed["mean"].values, compiled["mean"].values, rtol=1e-5)
+    # a non-finite step stops it the same way
+    post = ring_learners(3, n_samples=30, noise=0.05, logvar=-5.0, seed=0)
+    with pytest.warns(UserWarning, match="non-finite at step 5"):
+        bad = synthesize(post, steps=300, optimizer="sgd", learning_rate=1e6, progress=False)
+    assert bad.attrs["nan_step"] == 5 and np.isfinite(bad["mean"].values).all()
