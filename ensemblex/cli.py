@@ -409,8 +409,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     }
     with dask_scheduler(args.scheduler, progress=progress, label="compare") as client:
         if fmt == "zarr":
-            if out.exists():
+            from .store import store_state
+
+            state = store_state(out)
+            if state == "unfinished":
                 _log(f"resuming the run stored in {out}")
+            elif state == "finished":
+                _log(f"resuming the run stored in {out}: it is finished, nothing is recomputed")
             # the finished store is the Pairwise dataset (the input of `ensemblex cluster`)
             pw = pairwise(fp, other, store=out, **options)
         else:
