@@ -373,7 +373,8 @@ def _reachability_panel(
         title=f"first 20 of {len(colors)} groups" if len(colors) > 20 else None,
         title_fontsize=6,
     )
-    ax.set_ylim(0, top * (1.45 if len(handles) > 6 else 1.3))
+    legend_rows = -(-len(handles) // 6) + (len(colors) > 20)
+    ax.set_ylim(0, top * (1.15 + 0.17 * legend_rows))  # room above the bars for the legend
     # ticks on the right: the left of the row holds the label-NMI colour bar
     ax.yaxis.tick_right()
     ax.yaxis.set_label_position("right")
@@ -393,8 +394,9 @@ def plot_structure(
     order, each group's span shaded in its colour (noise grey), with a legend
     of the group colours; bars that reach past the axis (the first point of
     the ordering, and any channel no other one reaches, has infinite
-    reachability) are drawn at the top and marked with a triangle. Centre: the similarity matrix (NMI, or ``exp(-VI)`` for
-    the VI measure) reordered by OPTICS, colour scale 0..1, groups outlined.
+    reachability) are drawn at the top and marked with a triangle. Centre: the
+    similarity matrix (NMI, or ``exp(-VI)`` for the VI measure) reordered by
+    OPTICS, colour scale 0..1, groups outlined and numbered in their colours.
     Left, when the clusters carry ``label_nmi``: the NMI of every channel with
     each ground-truth factor (and with the factor pairs that best match a
     group's central channel), with its own colour bar. Ticks name the
@@ -403,7 +405,7 @@ def plot_structure(
     The matrix is drawn at most :data:`MAX_PIXELS` pixels on a side: from the
     Clusters' ``ordered_similarity`` (block means in OPTICS order, as
     :func:`ensemblex.cluster` writes them), or, for Clusters without it, block
-    means streamed from ``similarity`` or from ``pairwise`` a strip at a time.
+    means streamed from ``similarity`` or from ``pairwise`` in one pass.
     Memory is bounded by the figure whatever the number of channels.
 
     Parameters
@@ -509,6 +511,18 @@ def plot_structure(
                 linewidth=1.5,
             )
         )
+        if stop - start >= 0.015 * n:  # room for its number beside the block
+            right = stop < 0.9 * n  # right of the block's top corner, else left of its foot
+            ax_sim.text(
+                stop - 0.5 if right else start - 0.5,
+                start - 0.5 if right else stop - 0.5,
+                str(g),
+                fontsize=6,
+                ha="left" if right else "right",
+                va="top" if right else "bottom",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": colors[g], "lw": 1.2},
+                label="group number",
+            )
     ax_sim.set_xlim(-0.5, n - 0.5)
     ax_sim.set_ylim(n - 0.5, -0.5)
     ax_sim.set_xticks(positions, tick_labels, rotation=90, fontsize=6 if n > 20 else 7)

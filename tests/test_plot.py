@@ -607,3 +607,17 @@ def test_cross_draws_block_means_above_the_pixel_bound(two_ensembles, monkeypatc
     assert shown.shape == (8, 8)
     np.testing.assert_allclose(shown, full.reshape(8, 3, 8, 3).mean(axis=(1, 3)), atol=1e-12)
     assert ax.get_xlim() == (-0.5, 23.5)
+
+
+def test_structure_numbers_every_group_and_caps_the_legend() -> None:
+    cl, _ = _synthetic_clusters(300, 1)
+    group = np.empty(300, np.int64)
+    group[cl["ordering"].values] = np.arange(300) // 12  # 25 groups of 12, in order
+    fig = plot_structure(cl.assign(group=("channel", group)))
+    sim = _axes(fig, "similarity")
+    numbers = [t.get_text() for t in sim.texts if t.get_label() == "group number"]
+    assert numbers == [str(g) for g in range(25)]  # colours repeat past 20; numbers do not
+    legend = _axes(fig, "reachability").get_legend()
+    assert legend.get_title().get_text() == "first 20 of 25 groups"
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts[:20] == [f"group {g}" for g in range(20)] and texts[20] == "noise"
