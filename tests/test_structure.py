@@ -592,3 +592,40 @@ def test_cluster_records_pair_nmi_and_describe_groups() -> None:
     np.testing.assert_allclose(alone["coherence"], table["coherence"], atol=1e-6)
     # without either: NaN, the column stays
     assert describe_groups(cl.drop_vars("similarity"))["coherence"].isna().all()
+
+
+@pytest.mark.slow
+def test_auto_min_samples_recovers_groups_of_a_large_ensemble() -> None:
+    # 1000 models, 4 factors and one entangled channel per model that mixes two
+    # factors and so bridges two groups (a fifth of the 5000 informative channels).
+    # The paper's 20 was chosen for 50 models: here the entangled channels of one
+    # pair of factors (about 170) are dense enough to form "groups" of their own;
+    # the default (89 for 1000 models) finds exactly the planted factors.
+    post = planted_ensemble(
+        n_models=1000, n_latent=6, n_samples=100, n_factors=4, n_mixed=1, seed=0
+    )
+    pw = post.repinfo.fingerprint().repinfo.pairwise().compute()
+    truth = post["planted"].values.reshape(-1)
+    pure = truth >= 0
+
+    def purity(group: np.ndarray) -> list[float]:
+        # share of each group's members that are pure channels of its main factor
+        out = []
+        for g in np.unique(group[group >= 0]):
+            members = truth[group == g]
+            out.append(
+                float(np.max(np.bincount(members[members >= 0], minlength=1)) / members.size)
+            )
+        return out
+
+    auto = cluster(pw)
+    assert auto.attrs["min_samples"] == 89
+    group = auto["group"].values
+    assert adjusted_rand_score(truth[pure], group[pure]) >= 0.9
+    paper = cluster(pw, min_samples=20)
+    group20 = paper["group"].values
+    found = (auto.attrs["n_groups"], purity(group), paper.attrs["n_groups"], purity(group20))
+    # the default: the 4 planted factors, each group mostly its factor's pure channels
+    assert auto.attrs["n_groups"] == 4 and min(purity(group)) >= 0.8, found
+    # min_samples=20: more groups than factors, some made of entangled channels
+    assert paper.attrs["n_groups"] > 4 and min(purity(group20)) < 0.5, found
