@@ -105,6 +105,8 @@ figure { margin: 1.5em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.4em;
+          vertical-align: middle; border: 1px solid #999; }
 """
 
 _PAGE = Template(
@@ -231,7 +233,30 @@ def collect_numbers(run_dir: str | Path) -> dict[str, Any]:
 # -- HTML pieces ------------------------------------------------------------------------
 
 
+class _Html(str):
+    """A table cell that is HTML already (not escaped again)."""
+
+
+def _swatch(colour: str, text: Any) -> _Html:
+    """``text`` after a square of ``colour``: a group as the figures colour it."""
+    return _Html(
+        f'<span class="swatch" style="background:{html.escape(colour)}"></span>'
+        f"{html.escape(str(text))}"
+    )
+
+
+def _group_colours(n_groups: int) -> list[str]:
+    """The colours the figures give groups 0 .. n_groups - 1, as ``#rrggbb``."""
+    from matplotlib.colors import to_hex
+
+    from .plot import _group_colors
+
+    return [to_hex(c) for c in _group_colors(max(n_groups, 1))]
+
+
 def _fmt(value: Any) -> str:
+    if isinstance(value, _Html):
+        return str(value)
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -322,16 +347,19 @@ def _groups_section(numbers: Mapping[str, Any], run_dir: Path, out: Path) -> str
     ]
     if has_labels:
         header += ["best factor(s)", "NMI"]
+    colours = _group_colours(max(int(r["group"]) for r in table) + 1)
     rows = []
     for r in table:
         recurs = f"{r['models']} of {n_models}" if n_models else r["models"]
         central = f"({r['central_model']}, {r['central_latent']})"
-        row = [r["group"], r["size"], recurs, r["bits"], r["coherence"], central]
+        group = _swatch(colours[int(r["group"])], r["group"])
+        row = [group, r["size"], recurs, r["bits"], r["coherence"], central]
         if has_labels:
             row += [r.get("best_factors") or "-", r.get("best_nmi")]
         rows.append(row)
     text = (
-        "Each group is a piece of information that recurs across the ensemble: the number "
+        "Each group is a piece of information that recurs across the ensemble (its colour "
+        "is the one the figures give it): the number "
         "of models with a member says in how many training runs it was found. Coherence is "
         "the mean similarity between its members; its central channel has the highest mean "
         "similarity to the rest of the group."

@@ -128,6 +128,14 @@ def test_report_lists_every_group_with_describe_groups(run_dir: Path) -> None:
         assert float(row[7]) == pytest.approx(want["best_nmi"], abs=5e-4)
     # the planted factors are the groups' best factors
     assert sorted(r[6] for r in rows) == ["z0", "z1", "z2"]
+    # each group's swatch has the colour the structure figure gives it (tab10)
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    text = report.read_text()
+    for g in expected["group"]:
+        colour = to_hex(colormaps["tab10"](int(g)))
+        assert f'<span class="swatch" style="background:{colour}"></span>{g}</td>' in text
 
 
 def test_report_summary_shows_min_samples_and_its_rule(run_dir: Path) -> None:
