@@ -621,3 +621,27 @@ def test_structure_numbers_every_group_and_caps_the_legend() -> None:
     assert legend.get_title().get_text() == "first 20 of 25 groups"
     texts = [t.get_text() for t in legend.get_texts()]
     assert texts[:20] == [f"group {g}" for g in range(20)] and texts[20] == "noise"
+
+
+@pytest.mark.train
+def test_group_traversals_of_vector_data(tmp_path) -> None:
+    pytest.importorskip("tensorflow")
+    from ensemblex.datasets import load_dataset
+    from ensemblex.models import train_ensemble
+    from ensemblex.plot import plot_group_traversals
+
+    post = planted_ensemble(n_models=6, n_latent=3, n_samples=60, n_mixed=0, seed=2)
+    cl = cluster(reference_pairwise(post, labels=True), min_samples=4)
+    ring = load_dataset("ring", n_samples=64)
+    ens = train_ensemble(ring, n_members=6, latent_dim=3, hidden=[4], steps=1, batch_size=16,
+                         loss="mse", progress=False)  # fmt: skip
+    fig = plot_group_traversals(ens, cl, n_steps=4, path=tmp_path / "ring.png")
+    n_groups = int(cl["group"].max()) + 1
+    for g in range(n_groups):
+        ax = _axes(fig, f"group {g} central")
+        # one panel of decoded 2-D points per traversal, coloured by the latent's value
+        model = int(ax.get_title(loc="left").split("model ")[1].split(",")[0])
+        latent = int(ax.get_title(loc="left").split("latent ")[1].split(" ")[0])
+        decoded = ens.traverse(model, latent, np.linspace(-2, 2, 4))
+        np.testing.assert_allclose(ax.collections[0].get_offsets(), decoded, atol=1e-6)
+    assert (tmp_path / "ring.png").stat().st_size > 1000
