@@ -48,19 +48,24 @@ NOISE = re.compile(
 def _captured_stderr() -> Iterator[list[str]]:
     """Collect what is written to file descriptor 2 (C libraries included) in the block."""
     lines: list[str] = []
+    # file descriptor 2 itself, not sys.stderr's: the C libraries write there, also
+    # where Python's sys.stderr is replaced (a Jupyter kernel, a test runner)
+    fd = 2
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):  # no real stderr (e.g. captured by a tool)
+        os.fstat(fd)
+    except OSError:  # no stderr at all
         yield lines
         return
-    sys.stderr.flush()
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        sys.stderr.flush()
     saved = os.dup(fd)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), fd)
         try:
             yield lines
         finally:
-            sys.stderr.flush()
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                sys.stderr.flush()
             os.dup2(saved, fd)
             os.close(saved)
             sink.seek(0)

@@ -83,7 +83,10 @@ def _as_tuple(value: Any, kind: type) -> Any:
 class TrainConfig:
     """Every setting of a training run, with its default.
 
-    Model and optimisation (:func:`~ensemblex.models.train_ensemble`):
+    The model and its optimisation are read by
+    :func:`~ensemblex.models.train_ensemble`; the data fields (``dataset``,
+    ``image_size``, ``n_train``, ``n_fingerprint``) only by
+    :func:`~ensemblex.models.train_posteriors`.
 
     Attributes
     ----------
@@ -115,9 +118,6 @@ class TrainConfig:
         Method settings (:data:`METHOD_OPTIONS`): ``c_max``,
         ``iteration_threshold`` (annealed_vae), ``lambda_d_factor`` (dip_vae),
         ``discriminator_*`` (factor_vae).
-
-    The data (:func:`~ensemblex.models.train_posteriors` only):
-
     dataset
         The dataset of :func:`ensemblex.load_dataset` to train on.
     image_size
