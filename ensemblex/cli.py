@@ -539,6 +539,7 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
         channels=channels,
         seed=args.seed,
         progress=not args.no_progress,
+        settings=args.settings,
         **_given(
             **{_measure_keyword(synthesize, "objective"): args.measure},
             steps=args.steps,
@@ -801,6 +802,7 @@ def _parser_cluster(add: Adder) -> None:
 
 def _parser_synthesize(add: Adder) -> None:
     from .measures import measure_names
+    from .synthesis import SYNTHESIS_SETTINGS
 
     p = add(
         "synthesize",
@@ -843,22 +845,33 @@ def _parser_synthesize(add: Adder) -> None:
         "(default: ensemblex.synthesize's; --objective: deprecated name)",
     )
     p.add_argument(
+        "--settings",
+        default="fast",
+        choices=list(SYNTHESIS_SETTINGS),
+        help="optimiser preset: "
+        + "; ".join(
+            f"{name}: {s.optimizer} at learning rate {s.learning_rate:g} for {s.steps} steps"
+            for name, s in SYNTHESIS_SETTINGS.items()
+        )
+        + " (the paper's)",
+    )
+    p.add_argument(
         "--steps",
         type=_positive_int,
         default=None,
-        help="optimisation steps (default: ensemblex.synthesize's)",
+        help="optimisation steps (default: the preset's)",
     )
     p.add_argument(
         "--learning-rate",
         type=_positive_float,
         default=None,
-        help="learning rate (default: ensemblex.synthesize's)",
+        help="learning rate (default: the preset's)",
     )
     p.add_argument(
         "--optimizer",
         default=None,
         choices=["sgd", "adam"],
-        help="optimiser (default: ensemblex.synthesize's)",
+        help="optimiser (default: the preset's)",
     )
     p.add_argument(
         "--batch-rows",
