@@ -219,6 +219,89 @@ def stage_synthesis(post_path: str, clusters: str, steps: int) -> dict[str, Any]
     }
 
 
+# -- (c) cluster() alone at scale, from a synthetic Pairwise store ---------------------------
+
+
+def _synthetic_block(block: Any, groups: Any, informative: Any, block_info: Any = None) -> Any:
+    import numpy as np
+
+    (r0, r1), (c0, c1) = block_info[0]["array-location"]
+    i = np.arange(r0, r1)[:, None].astype(np.float64)
+    j = np.arange(c0, c1)[None, :].astype(np.float64)
+    # symmetric jitter in [0, 1): a function of the unordered pair
+    jitter = np.abs(np.sin(0.618 * (i + j) + 0.0001 * i * j))
+    same = groups[r0:r1, None] == groups[None, c0:c1]
+    nmi = np.where(same, 0.6 + 0.3 * jitter, 0.02 + 0.05 * jitter)
+    nmi[np.arange(r0, r1)[:, None] == np.arange(c0, c1)[None, :]] = 1.0
+    keep = informative[r0:r1, None] & informative[None, c0:c1]
+    return np.where(keep, nmi, np.nan).astype(np.float32)
+
+
+def stage_synthetic_store(
+    channels: int, informative: int, n_models: int, store: str
+) -> dict[str, Any]:
+    """A Pairwise Zarr store of ``channels`` channels (``informative`` of them informative).
+
+    Groups are planted (5 of them, plus 20 % of channels in none); written
+    block by block, never held whole. Only ``nmi`` and ``info_a`` are written
+    with values; ``vi`` and ``joint_info`` point at the same chunks pattern.
+    """
+    import dask.array as da
+    import numpy as np
+    import xarray as xr
+
+    from ensemblex._kinds import stamp
+
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 5, size=channels)
+    inf_mask = np.zeros(channels, dtype=bool)
+    inf_mask[rng.choice(channels, informative, replace=False)] = True
+    lone = rng.random(channels) < 0.2
+    groups = np.where(lone, -1 - np.arange(channels), groups)  # alone: in no group
+    chunk = 2048
+    template = da.zeros((channels, channels), dtype=np.float32, chunks=chunk)
+    nmi = template.map_blocks(_synthetic_block, groups, inf_mask, dtype=np.float32)
+    info = np.where(inf_mask, 1.0 + rng.random(channels), 0.0).astype(np.float32)
+    ids = np.arange(channels)
+    model = ids % n_models
+    ds = xr.Dataset(
+        {
+            "nmi": (("channel_a", "channel_b"), nmi),
+            "vi": (("channel_a", "channel_b"), nmi),
+            "joint_info": (("channel_a", "channel_b"), nmi),
+            "info_a": ("channel_a", info),
+            "info_b": ("channel_b", info),
+            "repeat_info_a": ("channel_a", info),
+            "repeat_info_b": ("channel_b", info),
+        },
+        coords={"channel_a": ids, "channel_b": ids, "model_a": ("channel_a", model),
+                "model_b": ("channel_b", model)},
+    )  # fmt: skip
+    ds = stamp(ds, "pairwise", min_info=0.01)
+    ds.to_zarr(store, mode="w", consolidated=True)
+    return {"channels": channels, "informative": informative}
+
+
+def stage_cluster_store(store: str, out: str) -> dict[str, Any]:
+    from ensemblex.io import open_dataset, save
+    from ensemblex.structure import cluster
+
+    pw = open_dataset(store, chunks={})
+    t0 = time.perf_counter()
+    cl = cluster(pw)
+    seconds = time.perf_counter() - t0
+    save(cl, out, overwrite=True)
+    return {
+        "cluster_s": seconds,
+        "informative": int(cl["informative"].sum()),
+        "groups": int(cl.attrs["n_groups"]),
+        "min_samples": int(cl.attrs["min_samples"]),
+        "kept_similarity": "similarity" in cl,
+        "ordered_similarity": list(cl["ordered_similarity"].shape),
+        "clusters_nc_bytes": os.path.getsize(out),
+    }
+
+
 # -- main -------------------------------------------------------------------------------
 
 
@@ -232,6 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthesis-steps", type=int, default=20)
     parser.add_argument("--skip-optics", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument(
+        "--synthetic-cluster",
+        type=int,
+        nargs=2,
+        metavar=("CHANNELS", "INFORMATIVE"),
+        default=None,
+        help="also cluster() a synthetic Pairwise Zarr store of this size (e.g. 20000 14000)",
+    )
     parser.add_argument("--workdir", default=None, help="default: a temporary directory")
     parser.add_argument("--out", default=str(RESULTS / "scale.json"))
     args = parser.parse_args(argv)
@@ -243,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count()},
         "optics": [],
         "pipeline": [],
+        "synthetic_cluster": [],
     }  # fmt: skip
     if not args.skip_optics:
         print("(a) OPTICS graph, ours against scikit-learn (same matrix)", flush=True)
@@ -283,7 +375,26 @@ def main(argv: list[str] | None = None) -> int:
                 report["pipeline"].append(r)
                 if r["status"] != "ok" and name in ("posteriors", "compare (Zarr store)"):
                     break  # the later stages need this one
-    for r in report["optics"] + report["pipeline"]:
+    if args.synthetic_cluster:
+        channels, informative = args.synthetic_cluster
+        print(f"(c) cluster() from a synthetic Pairwise store: {channels} channels, "
+              f"{informative} informative", flush=True)  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(args.workdir or tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            store = str(work / f"synthetic_{channels}.zarr")
+            for name, fn, kwargs in [
+                ("synthetic store", stage_synthetic_store,
+                 {"channels": channels, "informative": informative,
+                  "n_models": max(channels // 10, 1), "store": store}),
+                ("cluster (synthetic store)", stage_cluster_store,
+                 {"store": store, "out": str(work / "synthetic_clusters.nc")}),
+            ]:  # fmt: skip
+                r = run_stage(name, fn, **kwargs)
+                report["synthetic_cluster"].append(r)
+                if r["status"] != "ok":
+                    break
+    for r in report["optics"] + report["pipeline"] + report["synthetic_cluster"]:
         r.pop("traceback", None) if r["status"] == "ok" else None
     out.write_text(json.dumps(report, indent=2, default=str))
     print(f"wrote {out}")
