@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthesis-steps", type=int, default=20)
     parser.add_argument("--skip-optics", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--skip-synthesis", action="store_true")
     parser.add_argument(
         "--synthetic-cluster",
         type=int,
@@ -370,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("synthesis (biggest group)", stage_synthesis,
                  {"post_path": post, "clusters": clusters, "steps": args.synthesis_steps}),
             ]  # fmt: skip
+            if args.skip_synthesis:
+                stages = stages[:-1]
             for name, fn, kwargs in stages:
                 r = run_stage(name, fn, **kwargs)
                 report["pipeline"].append(r)
