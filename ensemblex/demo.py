@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,6 @@ __all__ = [
     "compare_channels",
     "demo_config",
     "run_demo",
-    "synthesise_group",
 ]
 
 Log = Callable[[str], None]
@@ -146,7 +145,7 @@ def demo_config(quick: bool = False, dataset: str = "dsprites") -> DemoConfig:
     return DemoConfig(train=_DSPRITES)
 
 
-# -- step 2: fingerprints and all-pairs comparison ------------------------------------
+# -- fingerprints and all-pairs comparison -------------------------------------------
 
 
 def compare_channels(
@@ -166,68 +165,6 @@ def compare_channels(
     fp = fingerprint(post)
     pw = compute(pairwise(fp, min_info=min_info), progress=progress, label="compare")
     return fp, pw
-
-
-# -- step 4: synthesis ----------------------------------------------------------------
-
-
-def synthesise_group(
-    fp: xr.Dataset,
-    channels: Sequence[Hashable],
-    *,
-    n_dims: int = 2,
-    seed: int = 0,
-    progress: bool = True,
-    **options: Any,
-) -> tuple[xr.Dataset, dict[str, Any]]:
-    """Synthesise one channel from ``channels`` and measure it against them and the labels.
-
-    Returns ``(synthesised posteriors, numbers)``; the numbers are its
-    information, its mean NMI with the reference channels (and theirs with each
-    other), and its NMI with each ground-truth factor when the fingerprints
-    carry labels.
-    """
-    from .fingerprints import fingerprint, label_fingerprints
-    from .pairwise import pairwise
-    from .synthesis import synthesize
-
-    syn = synthesize(
-        fp, n_dims=n_dims, channels=list(channels), seed=seed, progress=progress, **options
-    )
-    syn_fp = fingerprint(syn, channels="model")  # the whole n_dims space is one channel
-    refs = fp.sel(channel=list(channels))
-    among = pairwise(refs).compute()
-    nmi_refs = np.asarray(among["nmi"].values, dtype=float)
-    off_diagonal = nmi_refs[~np.eye(len(nmi_refs), dtype=bool)]
-    off_diagonal = off_diagonal[np.isfinite(off_diagonal)]
-    ref_nmi = np.asarray(syn["reference_nmi"].values, dtype=float)
-    numbers: dict[str, Any] = {
-        "reference_channels": [int(c) for c in channels],  # type: ignore[call-overload]
-        "info_bits": float(syn.attrs["synthesized_info"]),
-        "reference_info_bits": float(syn.attrs["mean_reference_info"]),
-        # NaN (reported as None) where the synthesised channel carries under
-        # min_info bits: its NMI is undefined there
-        "nmi_to_references": float(np.mean(ref_nmi)) if np.isfinite(ref_nmi).all() else None,
-        # degenerate case: a group of one channel has no pair
-        "reference_nmi_to_each_other": float(np.mean(off_diagonal)) if off_diagonal.size else None,
-        "final_similarity": float(syn.attrs["final_similarity"]),
-        "steps": int(syn.attrs["steps"]),
-        "optimizer": str(syn.attrs["optimizer"]),
-        "learning_rate": float(syn.attrs["learning_rate"]),
-        "objective": str(syn.attrs.get("measure", syn.attrs.get("objective"))),
-    }
-    if syn.attrs.get("warning"):
-        numbers["warning"] = str(syn.attrs["warning"])
-    if "labels" in fp:
-        lab = label_fingerprints(fp["labels"])
-        to_labels = pairwise(syn_fp, lab).compute()
-        factors = [str(f) for f in lab["factor"].values]
-        values = np.asarray(to_labels["nmi"].values, dtype=float)[0]
-        # NaN (a channel under min_info bits) is written as null
-        numbers["label_nmi"] = {
-            f: (float(v) if np.isfinite(v) else None) for f, v in zip(factors, values, strict=True)
-        }
-    return syn, numbers
 
 
 # -- the demo -------------------------------------------------------------------------
@@ -385,11 +322,6 @@ def _cluster_stage(
     return cl, numbers
 
 
-def _synthesis_options(cfg: DemoConfig) -> dict[str, Any]:
-    """The synthesis options the demo sets: only its step budget; the rest are the library's."""
-    return {} if cfg.synth_steps is None else {"steps": cfg.synth_steps}
-
-
 def _synthesis_stage(
     run: _Run,
     cfg: DemoConfig,
@@ -401,6 +333,7 @@ def _synthesis_stage(
     progress: bool,
 ) -> dict[str, Any]:
     from .plot import plot_synthesis
+    from .steps import synthesize_group
     from .structure import group_channels
 
     synthesis: dict[str, Any] = {}
@@ -417,13 +350,9 @@ def _synthesis_stage(
     run.say(
         f"synthesising a {cfg.synth_dims}-D channel from group {group} ({len(channels)} channels)"
     )
-    syn, syn_numbers = synthesise_group(
-        fp,
-        channels,
-        n_dims=cfg.synth_dims,
-        seed=seed,
-        progress=progress,
-        **_synthesis_options(cfg),
+    # every synthesis setting is the library's but the step budget
+    syn, syn_numbers = synthesize_group(
+        fp, channels, n_dims=cfg.synth_dims, steps=cfg.synth_steps, seed=seed, progress=progress
     )
     synthesis.update(syn_numbers, group=group)
     if cfg.dataset == "ring":
@@ -590,3 +519,34 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+#: library steps the demo held once, and where they live now (old names keep working
+#: for a release, with a FutureWarning)
+_MOVED = {
+    "auto_min_samples": ("structure", "auto_min_samples"),
+    "group_channels": ("structure", "group_channels"),
+    "find_hotspots": ("structure", "cluster"),
+    "plot_synthesis": ("plot", "plot_synthesis"),
+    "plot_information": ("plot", "plot_information"),
+    "train_posteriors": ("models", "train_posteriors"),
+    "resize_images": ("models", "resize_images"),
+    "save_posteriors": ("io", "save"),
+    "synthesise_group": ("steps", "synthesize_group"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        module, new = _MOVED[name]
+        warnings.warn(
+            f"ensemblex.demo.{name} moved to ensemblex.{module}.{new}; the old name goes in "
+            "a later release.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(f".{module}", __package__), new)
+    raise AttributeError(f"module 'ensemblex.demo' has no attribute {name!r}")

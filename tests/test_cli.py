@@ -743,3 +743,14 @@ def test_zarr_output_without_zarr_is_one_line(
     assert code == 1
     assert_one_line_error(err, "ensemblex[zarr]")
     assert not (tmp_path / "pw.zarr").exists()
+
+
+def test_the_demos_old_step_names_still_work_and_warn() -> None:
+    import ensemblex.demo
+    from ensemblex.structure import group_channels
+
+    with pytest.warns(FutureWarning, match="moved to ensemblex.structure.group_channels"):
+        moved = ensemblex.demo.group_channels
+    assert moved is group_channels
+    with pytest.raises(AttributeError):
+        ensemblex.demo.no_such_step
