@@ -691,7 +691,7 @@ def _host_block(
     """
     s_fn = tf.function(lambda rows: _synth_rows(tf, state.mean, state.logvar, rows))
 
-    @tf.function
+    @tf.function(jit_compile=_JIT is not False)
     def part_fn(s: Any, ref_b: Any, log_b: Any, log2_b: Any) -> tuple[Any, Any]:
         return _batch_sum(tf, p.measure, s, ref_b, log_b, log2_b, None, None)
 
