@@ -40,6 +40,7 @@ _LAZY = {
     "plot_group_traversals": "plot",
     "run_demo": "demo",
     "synthesize": "synthesis",
+    "synthesize_group": "steps",
     "ring_uniformity": "synthesis",
     "ring_learners": "synthesis",
     "ring_fusion": "synthesis",
