@@ -3,15 +3,22 @@
 :func:`run_demo` trains a small beta-VAE ensemble on procedurally generated
 dSprites (every member in one vectorised TensorFlow model), fingerprints every
 latent channel on a sample of images, compares all channels (NMI, VI), finds
-the pieces of information that recur across the ensemble with OPTICS, measures
-each channel's NMI with the five ground-truth factors, synthesises one 2-D
-channel from the biggest group, and writes netCDF files, PNG figures and
-``report.html`` into one folder. ``ensemblex demo --out DIR`` calls it.
+the pieces of information that recur across the ensemble with OPTICS,
+describes each group (what it recurs in, what it carries) and decodes
+traversals of its central channel, synthesises one 2-D channel from the
+biggest group, runs the paper's ring fusion experiment (weak 1-D learners
+fused into a closed ring), and writes netCDF files, PNG figures,
+``summary.json`` and ``report.html`` into one folder
+(:data:`ensemblex.report.RUN_FILES`). ``ensemblex demo --out DIR`` calls it.
 
 This module only orchestrates: each stage calls the library
 (:func:`ensemblex.models.train_posteriors`, :func:`ensemblex.pairwise`,
-:func:`ensemblex.cluster`, :func:`ensemblex.synthesize`, the figures of
-:mod:`ensemblex.plot`) and records what it wrote.
+:func:`ensemblex.cluster`, :func:`ensemblex.describe_groups`,
+:func:`ensemblex.steps.synthesize_group`,
+:func:`ensemblex.synthesis.ring_fusion`, the figures of :mod:`ensemblex.plot`)
+with the library's defaults, and records what it wrote. Its settings are a
+:class:`DemoConfig`, which holds the training run's
+:class:`~ensemblex.models.TrainConfig`.
 """
 
 from __future__ import annotations
