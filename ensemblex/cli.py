@@ -901,8 +901,9 @@ def _parser_demo(add: Adder) -> None:
         "demo",
         "the whole study end to end on embedded data (CPU, < 10 min)",
         "Train a small beta-VAE ensemble on procedurally generated dSprites, fingerprint and "
-        "compare every latent channel, find the hotspots with OPTICS, measure NMI with the "
-        "ground-truth factors, synthesise a channel from the biggest group, and write "
+        "compare every latent channel, find the hotspots with OPTICS, describe each group "
+        "(NMI with the ground-truth factors, traversals of its central channel), synthesise "
+        "a channel from the biggest group, run the paper's ring fusion experiment, and write "
         "netCDF files, PNG figures and report.html to --out.\n"
         "A non-empty --out is refused unless --overwrite; --overwrite replaces only the "
         "demo's own files there.",
