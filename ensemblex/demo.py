@@ -313,8 +313,8 @@ def _cluster_stage(
     numbers["min_samples"] = int(cl.attrs["min_samples"])
     if "min_samples_rule" in cl.attrs:
         numbers["min_samples_rule"] = str(cl.attrs["min_samples_rule"])
-    if len(table) and cfg.dataset != "ring":
-        # what each group carries, decoded from its central channel (images only)
+    if len(table):
+        # what each group carries, decoded from its central channel
         from .models import load_ensemble
         from .plot import plot_group_traversals
 
