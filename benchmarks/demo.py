@@ -95,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         f"groups {numbers.get('groups')} (min_samples {numbers.get('min_samples')})"
     )
     for row in numbers.get("groups_table", []):
+        nmi = row.get("best_nmi")
+        shown = f"{nmi:.2f}" if isinstance(nmi, int | float) else "-"
         print(
             f"    group {row['group']}: {row['size']} channels in {row['models']} models, "
-            f"best {row.get('best_factors') or '-'} (NMI {row.get('best_nmi')})"
+            f"best {row.get('best_factors') or '-'} (NMI {shown})"
         )
     ring = summary.get("ring_fusion")
     if ring:
