@@ -100,12 +100,12 @@ def sequential(k: int, steps: int, batch: int, beta: float, lr: float, seed: int
 def vectorised(k: int, steps: int, batch: int, beta: float, lr: float, seed: int) -> float:
     """Train k members at once with ensemblex; return seconds."""
     from ensemblex.datasets import load_dataset
-    from ensemblex.models import train_ensemble
+    from ensemblex.models import TrainConfig, train_ensemble
 
     start = time.perf_counter()
     data = load_dataset("ring", n_samples=65_536, spacing="random", seed=seed)
-    train_ensemble(
-        data,
+    config = TrainConfig(
+        dataset="ring",  # the paper's ring weak learner: MSE loss
         method="beta_vae",
         n_members=k,
         latent_dim=1,
@@ -114,12 +114,11 @@ def vectorised(k: int, steps: int, batch: int, beta: float, lr: float, seed: int
         steps=steps,
         batch_size=batch,
         learning_rate=lr,
-        loss="mse",
         seed=seed,
-        hidden=[256, 256],
+        hidden=(256, 256),
         activation="tanh",
-        progress=False,
     )
+    train_ensemble(data, config, progress=False)
     return time.perf_counter() - start
 
 
