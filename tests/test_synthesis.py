@@ -208,6 +208,7 @@ def test_recovers_single_2d_reference_invariant_to_rotation_and_reflection():
     )
 
 
+@pytest.mark.slow
 def test_more_weak_learners_give_a_more_uniform_ring():
     uniformity = {2: [], 16: []}
     for seed in (0, 1):
