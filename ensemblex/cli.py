@@ -199,14 +199,9 @@ _KIND_NAMES = {
 }
 
 
-def open_input(
-    path: str | Path, kinds: Sequence[str], *, role: str = "INPUT", chunks: Any = None
-) -> Any:
+def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "INPUT") -> Any:
     """Open an ensemblex dataset file and check that it is one of ``kinds``.
 
-    ``chunks={}`` opens the variables as Dask reads of the file (as
-    :func:`xarray.open_dataset` does), so a computation on a cluster sends
-    its workers reads, not the values, in its graph.
     ``role`` names the file in errors as the usage line does (``POSTERIORS``,
     ``PAIRWISE``, ``--clusters``). Posteriors written by plain xarray
     (``mean``/``logvar`` on ``(model, latent, sample)``) are validated and stamped.
@@ -228,7 +223,7 @@ def open_input(
     # (the store of 'compare --out X.zarr' is a Pairwise dataset once finished; an
     # unfinished one is refused by open_dataset with what to do)
     try:
-        ds = open_dataset(p, chunks=chunks)
+        ds = open_dataset(p)
     except UserError:
         if "posteriors" not in kinds:
             raise
@@ -402,8 +397,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     fmt = _store_format(args.out)
     # a Zarr store that exists is a run to resume, not a file to overwrite
     out = _check_out(args.out, overwrite=args.overwrite or fmt == "zarr")
-    # lazy reads: on a cluster the workers read their chunks of the file
-    src = open_input(args.input, ["posteriors", "fingerprints"], role="POSTERIORS", chunks={})
+    src = open_input(args.input, ["posteriors", "fingerprints"], role="POSTERIORS")
     fp = _fingerprints(src, args, args.channels)
     other = _against(args, src)
     t0 = time.perf_counter()
