@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from itertools import combinations
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -43,6 +43,7 @@ __all__ = [
     "MIN_NMI",
     "ClusterResult",
     "auto_min_samples",
+    "chance_label_nmi",
     "cluster",
     "cluster_matrix",
     "describe_groups",
@@ -139,6 +140,74 @@ def _pair_label_fingerprints(label_fp: xr.Dataset) -> xr.Dataset:
     return label_fingerprints(
         joint, [f"{names[a]}+{names[b]}" for a, b in pairs], sample=label_fp["sample"].values
     )
+
+
+#: label shuffles averaged for the chance level of a label's NMI
+CHANCE_PERMUTATIONS = 4
+
+
+def chance_label_nmi(
+    fp: xr.Dataset,
+    labels: xr.Dataset | xr.DataArray | None = None,
+    *,
+    pairs: bool = False,
+    n_permutations: int = CHANCE_PERMUTATIONS,
+    seed: int = 0,
+) -> xr.DataArray:
+    """The NMI a channel shares with each label by chance: labels with shuffled samples.
+
+    A label with many levels on a small sample (a pair of fine factors such as
+    posX+posY: 1,024 joint values on a few hundred images) tells almost every
+    sample apart, so every informative channel has a sizeable NMI with it, by
+    chance. Its value is therefore compared with the same label after a
+    random permutation of the samples (same level sizes, no relation to the
+    channel), averaged over ``n_permutations`` seeded shuffles, as adjusted
+    mutual information corrects for chance. :func:`describe_groups` ranks
+    factors by ``label_nmi - chance``.
+
+    Parameters
+    ----------
+    fp
+        Fingerprints (or Posteriors) of the channels, as for :func:`label_nmi`.
+    labels
+        As for :func:`label_nmi`; by default the ``labels`` ``fp`` carries.
+    pairs
+        Also pairs of factors, named ``"<a>+<b>"``.
+    n_permutations, seed
+        Shuffles averaged, and the seed of their generator.
+
+    Returns
+    -------
+    xr.DataArray
+        ``(channel, factor)``, like :func:`label_nmi`, computed.
+
+    Examples
+    --------
+    >>> from ensemblex.testing import planted_ensemble
+    >>> post = planted_ensemble(n_models=1, n_latent=3, n_samples=60, n_mixed=0, seed=0)
+    >>> real = label_nmi(post).compute()
+    >>> chance = chance_label_nmi(post)
+    >>> bool((chance.max("factor") < real.max("factor")).all())
+    True
+    """
+    from .fingerprints import label_fingerprints
+
+    n_permutations = check_positive_int("n_permutations", n_permutations)
+    label_fp = _label_fingerprints_of(fp, labels)
+    codes = _host(label_fp["channel_label"].transpose("channel", "sample"), np.int64)
+    names = list(label_fp["factor"].values)
+    rng = np.random.default_rng(seed)
+    total: xr.DataArray | None = None
+    for _ in range(n_permutations):
+        shuffled = label_fingerprints(
+            codes[:, rng.permutation(codes.shape[1])], names, sample=label_fp["sample"].values
+        )
+        value = label_nmi(fp, shuffled, pairs=pairs).compute()
+        total = value if total is None else total + value
+    out = cast(xr.DataArray, total) / n_permutations
+    out.name = "label_nmi_chance"
+    out.attrs = {"long_name": "NMI with the label after shuffling its samples (chance)"}
+    return out
 
 
 def _drop_conflicts(coords: dict[str, Any], dims: tuple[str, ...]) -> dict[str, Any]:
@@ -619,6 +688,8 @@ class _Inputs:
     factor_names: list[Hashable] | None = None
     pair_nmi: np.ndarray | None = None  # (channel, factor_pair)
     pair_names: list[str] | None = None
+    label_chance: np.ndarray | None = None  # (channel, factor), central channels only
+    pair_chance: np.ndarray | None = None  # (channel, factor_pair)
 
 
 def _split_pairs(lab: xr.DataArray) -> tuple[np.ndarray, list[Hashable], np.ndarray, list[str]]:
@@ -1065,6 +1136,7 @@ def cluster(
         keep_similarity=bool(keep),
     )
     inputs.matrix = None  # the n^2 matrix goes before the dataset is assembled
+    _chance_of_centrals(inputs, res, fp)
     out = _assemble(inputs, res, name, fp)
     given = {
         k: v
@@ -1096,6 +1168,38 @@ def cluster(
     if min_cluster_size is not None:
         attrs["min_cluster_size"] = min_cluster_size
     return stamp(out, "clusters", **attrs)
+
+
+def _chance_of_centrals(inputs: _Inputs, res: ClusterResult, fp: xr.Dataset | None) -> None:
+    """Chance level of the label NMI of each central channel (:func:`chance_label_nmi`).
+
+    Only where the labels themselves are at hand (Fingerprints with a
+    ``labels`` variable or label channels); a Pairwise dataset alone holds
+    the label NMI but not the labels, and describe_groups then ranks the raw NMI.
+    """
+    if fp is None or inputs.label_nmi is None or not res.central.any():
+        return
+    kinds = fp["kind"].values if "kind" in fp.coords else None
+    is_label = _is_label(kinds, fp.sizes["channel"])
+    if is_label.any():
+        labels: xr.Dataset | None = fp.isel(channel=np.flatnonzero(is_label))
+    elif "labels" in fp.data_vars:
+        labels = None
+    else:
+        return
+    positions = np.flatnonzero(inputs.informative)[res.central]
+    chance = chance_label_nmi(
+        fp.sel(channel=inputs.ids[positions]), labels, pairs=inputs.pair_nmi is not None
+    )
+    single, names, pairs, pair_names = _split_pairs(chance)
+    if names != [str(f) for f in inputs.factor_names or []]:
+        return  # degenerate: the label channels were named differently; keep raw NMI
+    n = inputs.ids.size
+    inputs.label_chance = np.full((n, single.shape[1]), np.nan, dtype=np.float32)
+    inputs.label_chance[positions] = single
+    if inputs.pair_nmi is not None and pair_names == inputs.pair_names:
+        inputs.pair_chance = np.full((n, pairs.shape[1]), np.nan, dtype=np.float32)
+        inputs.pair_chance[positions] = pairs
 
 
 def _assemble(
@@ -1145,6 +1249,11 @@ def _assemble(
     if inputs.pair_nmi is not None and inputs.pair_names:
         data["pair_nmi"] = (("channel", "factor_pair"), inputs.pair_nmi.astype(np.float32))
         coords_out["factor_pair"] = inputs.pair_names
+    chance = {"long_name": "chance level: NMI with the shuffled label (central channels)"}
+    if inputs.label_chance is not None:
+        data["label_nmi_chance"] = (("channel", "factor"), inputs.label_chance, chance)
+    if inputs.pair_chance is not None and inputs.pair_names:
+        data["pair_nmi_chance"] = (("channel", "factor_pair"), inputs.pair_chance, chance)
     coords_out.update(
         {k: ("channel", np.asarray(v)) for k, v in _drop_conflicts(inputs.coords, dims).items()}
     )
@@ -1238,8 +1347,13 @@ def describe_groups(clusters: xr.Dataset, *, pairwise: xr.Dataset | None = None)
     - ``central_model``, ``central_latent``: of the central channel (-1 when
       the coordinate is missing);
     - ``best_factors``, ``best_nmi``: the factor, or pair of factors
-      ``"<a>+<b>"``, with the highest NMI with the central channel (``""`` and
-      NaN without labels).
+      ``"<a>+<b>"``, whose NMI with the central channel rises most above its
+      chance level, and that NMI (``""`` and NaN without labels);
+    - ``chance_nmi``: that label's chance level, the NMI with its samples
+      shuffled (:func:`chance_label_nmi`; NaN where the Clusters were made
+      without the labels themselves, and the raw NMI ranks the labels). A pair
+      of fine factors on a few hundred samples tells nearly every sample
+      apart and has a sizeable NMI with any channel by chance alone.
 
     Examples
     --------
@@ -1248,7 +1362,7 @@ def describe_groups(clusters: xr.Dataset, *, pairwise: xr.Dataset | None = None)
     >>> cl = cluster(post.repinfo.fingerprint(), min_samples=5)
     >>> table = describe_groups(cl)
     >>> table.columns.tolist()
-    ['group', 'size', 'models', 'bits', 'coherence', 'central_model', 'central_latent', 'best_factors', 'best_nmi']
+    ['group', 'size', 'models', 'bits', 'coherence', 'central_model', 'central_latent', 'best_factors', 'best_nmi', 'chance_nmi']
     >>> table[["group", "size", "models"]].values.tolist()
     [[0, 8, 8], [1, 8, 8], [2, 8, 8]]
     >>> sorted(table.best_factors)
@@ -1265,33 +1379,22 @@ def describe_groups(clusters: xr.Dataset, *, pairwise: xr.Dataset | None = None)
     info = np.asarray(clusters["info"].values, dtype=np.float64)
     models = clusters["model"].values if "model" in clusters.coords else None
     latents = clusters["latent"].values if "latent" in clusters.coords else None
-    scores: list[tuple[np.ndarray, list[str]]] = []
-    if "label_nmi" in clusters.data_vars:
-        scores.append(
-            (
-                np.asarray(clusters["label_nmi"].values, dtype=np.float64),
-                [str(f) for f in clusters["factor"].values],
+    scores: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
+    for var, dim in (("label_nmi", "factor"), ("pair_nmi", "factor_pair")):
+        if var in clusters.data_vars:
+            values = np.asarray(clusters[var].values, dtype=np.float64)
+            chance = (
+                np.asarray(clusters[f"{var}_chance"].values, dtype=np.float64)
+                if f"{var}_chance" in clusters.data_vars
+                else np.full_like(values, np.nan)
             )
-        )
-    if "pair_nmi" in clusters.data_vars:
-        scores.append(
-            (
-                np.asarray(clusters["pair_nmi"].values, dtype=np.float64),
-                [str(f) for f in clusters["factor_pair"].values],
-            )
-        )
+            scores.append((values, chance, [str(f) for f in clusters[dim].values]))
     rows = []
     for g in sorted({int(v) for v in group if v >= 0}):
         members = np.flatnonzero(group == g)
         centre = members[central[members]]
         c = int(centre[0]) if centre.size else int(members[np.argmax(info[members])])
-        best, best_nmi = "", math.nan
-        for values, names in scores:
-            row = values[c]
-            if np.isfinite(row).any():
-                k = int(np.nanargmax(row))
-                if not row[k] <= best_nmi:  # NaN (nothing yet) or larger
-                    best, best_nmi = names[k], float(row[k])
+        best, best_nmi, best_chance = _best_label(c, scores)
         rows.append(
             {
                 "group": g,
@@ -1305,6 +1408,7 @@ def describe_groups(clusters: xr.Dataset, *, pairwise: xr.Dataset | None = None)
                 "central_latent": int(latents[c]) if latents is not None else -1,
                 "best_factors": best,
                 "best_nmi": best_nmi,
+                "chance_nmi": best_chance,
             }
         )
     columns = [
@@ -1317,5 +1421,29 @@ def describe_groups(clusters: xr.Dataset, *, pairwise: xr.Dataset | None = None)
         "central_latent",
         "best_factors",
         "best_nmi",
+        "chance_nmi",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _best_label(
+    c: int, scores: list[tuple[np.ndarray, np.ndarray, list[str]]]
+) -> tuple[str, float, float]:
+    """``(name, NMI, chance NMI)`` of the label that tells most about channel ``c``.
+
+    Ranked by NMI above its chance level where that is known (fine labels such
+    as pairs of factors have a high NMI with any channel on a small sample),
+    by the raw NMI otherwise.
+    """
+    best, best_nmi, best_chance, best_score = "", math.nan, math.nan, -math.inf
+    for values, chance, names in scores:
+        for k, name in enumerate(names):
+            value = values[c, k]
+            if not np.isfinite(value):  # an undefined NMI (channel under min_info)
+                continue
+            base = chance[c, k]
+            score = value - base if np.isfinite(base) else value
+            if score > best_score:
+                best, best_nmi, best_score = name, float(value), score
+                best_chance = float(base) if np.isfinite(base) else math.nan
+    return best, best_nmi, best_chance

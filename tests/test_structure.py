@@ -566,7 +566,7 @@ def test_cluster_records_pair_nmi_and_describe_groups() -> None:
     table = describe_groups(cl, pairwise=pw)
     assert table.columns.tolist() == [
         "group", "size", "models", "bits", "coherence",
-        "central_model", "central_latent", "best_factors", "best_nmi",
+        "central_model", "central_latent", "best_factors", "best_nmi", "chance_nmi",
     ]  # fmt: skip
     by_factor = table.set_index("best_factors")
     assert sorted(by_factor.index) == ["z0", "z1", "z2"]
@@ -629,3 +629,74 @@ def test_auto_min_samples_recovers_groups_of_a_large_ensemble() -> None:
     assert auto.attrs["n_groups"] == 4 and min(purity(group)) >= 0.8, found
     # min_samples=20: more groups than factors, some made of entangled channels
     assert paper.attrs["n_groups"] > 4 and min(purity(group20)) < 0.5, found
+
+
+# -- chance level of label NMI (describe_groups' ranking) ------------------------------------
+
+
+def _chance_ensemble(n_models: int = 10, n_samples: int = 300, seed: int = 0):
+    """Two recurring channels per model: factor ``a`` (noisy) and a variable no label holds."""
+    import ensemblex as ex
+
+    rng = np.random.default_rng(seed)
+    a, b, c = (rng.integers(0, k, n_samples) for k in (32, 32, 3))
+    hidden = rng.normal(size=n_samples)
+    mean = np.empty((n_models, 2, n_samples))
+    mean[:, 0] = a / 31 * 4 + rng.normal(0, 0.02, (n_models, n_samples))
+    mean[:, 1] = 2 * hidden + rng.normal(0, 0.02, (n_models, n_samples))
+    logvar = np.full_like(mean, 2 * np.log(0.8))
+    return ex.posteriors(
+        mean.astype(np.float32),
+        logvar.astype(np.float32),
+        labels=np.stack([a, b, c]),
+        factor_names=["a", "b", "c"],
+    )
+
+
+def test_chance_label_nmi_is_the_nmi_of_a_shuffled_label():
+    from ensemblex.structure import chance_label_nmi, label_nmi
+
+    fp = _chance_ensemble(n_models=1).repinfo.fingerprint()
+    real = label_nmi(fp, pairs=True).compute()
+    chance = chance_label_nmi(fp, pairs=True, n_permutations=6)
+    assert chance.dims == real.dims and list(chance.factor.values) == list(real.factor.values)
+    # the channel of `a` is far above chance with `a`
+    assert float(real.sel(factor="a")[0]) - float(chance.sel(factor="a")[0]) > 0.3
+    # a 1,024-level pair on 300 samples nearly tells every sample apart: for the channel
+    # no label holds, its NMI is high and all chance
+    raw_pair = float(real.sel(factor="a+b")[1])
+    assert raw_pair > 0.3
+    assert abs(raw_pair - float(chance.sel(factor="a+b")[1])) < 0.05
+    # plainly computed oracle: a shuffled label, once
+    from ensemblex.fingerprints import label_fingerprints
+
+    labels = fp["labels"].transpose("factor", "sample").values
+    perm = np.random.default_rng(0).permutation(labels.shape[1])
+    one = chance_label_nmi(fp, n_permutations=1, seed=0)
+    shuffled = label_fingerprints(labels[:, perm], ["a", "b", "c"], sample=fp["sample"].values)
+    np.testing.assert_allclose(one.values, label_nmi(fp, shuffled).values, atol=1e-6)
+
+
+def test_describe_groups_ranks_labels_above_chance_not_raw_nmi():
+    import ensemblex as ex
+
+    fp = _chance_ensemble().repinfo.fingerprint()
+    cl = ex.cluster(fp, min_samples=5)
+    assert "label_nmi_chance" in cl and "pair_nmi_chance" in cl
+    table = ex.describe_groups(cl).set_index("central_latent")
+    assert len(table) == 2
+    # the channel of `a`: named `a`, well above chance
+    assert table.loc[0, "best_factors"] == "a"
+    assert table.loc[0, "best_nmi"] - table.loc[0, "chance_nmi"] > 0.3
+    # the channel no label holds: its raw NMI is highest with the pair a+b ...
+    c = int(np.flatnonzero(cl.central.values & (cl.latent.values == 1))[0])
+    raw = {
+        str(f): float(v) for f, v in zip(cl.factor_pair.values, cl.pair_nmi.values[c], strict=True)
+    }
+    raw.update(
+        {str(f): float(v) for f, v in zip(cl.factor.values, cl.label_nmi.values[c], strict=True)}
+    )
+    assert max(raw, key=raw.get) == "a+b"
+    # ... which is chance: whatever is named, it barely rises above its chance level
+    assert table.loc[1, "best_nmi"] - table.loc[1, "chance_nmi"] < 0.1
+    assert table.loc[1, "best_nmi"] - table.loc[1, "chance_nmi"] < raw["a+b"] - 0.2
