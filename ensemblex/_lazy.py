@@ -17,7 +17,7 @@ from typing import Any
 
 import xarray as xr
 
-__all__ = ["chunk_file_backed", "is_dask", "is_file_backed", "lazy_data"]
+__all__ = ["chunk_file_backed", "is_dask", "is_file_backed", "lazy_data", "netcdf_reads"]
 
 #: bytes per Dask chunk of a variable read lazily from a file (along its first dim)
 FILE_CHUNK_BYTES = 64 * 2**20
@@ -77,4 +77,58 @@ def chunk_file_backed(
     for name in todo:
         var = ds[name].variable
         ds[name] = var.copy(data=lazy_data(var, chunk_bytes=chunk_bytes))
+    return ds
+
+
+def _read_netcdf_block(
+    path: str, name: str, dtype: Any, block_info: dict[Any, Any] | None = None
+) -> Any:
+    """One block of variable ``name`` of a netCDF file: opened, read and closed here."""
+    import netCDF4
+    import numpy as np
+
+    if block_info is None:  # Dask probing the function: an empty block of the right type
+        return np.empty((0,), dtype=dtype)
+    location = block_info[None]["array-location"]
+    with netCDF4.Dataset(path) as nc:
+        var = nc.variables[name]
+        var.set_auto_maskandscale(False)  # ensemblex writes plain float arrays
+        return np.asarray(var[tuple(slice(a, b) for a, b in location)], dtype=dtype)
+
+
+def netcdf_reads(
+    ds: xr.Dataset, path: str, names: Iterable[Hashable], *, chunk_bytes: int = FILE_CHUNK_BYTES
+) -> xr.Dataset:
+    """``ds`` (opened from the netCDF file ``path``) with ``names`` as per-task reads.
+
+    Each Dask task opens the file, reads its block and closes it, wherever it
+    runs: no file handle travels in the graph or stays open in the client,
+    which only reads the file's metadata. For inputs of a ``dask.distributed``
+    computation, so the workers read their chunks.
+    """
+    import dask.array as da
+    import numpy as np
+
+    ds = ds.copy(deep=False)
+    for name in names:
+        var = ds[name].variable
+        row = max(1, var.dtype.itemsize * (var.size // max(var.shape[0], 1)))
+        rows = max(1, min(var.shape[0], chunk_bytes // row))
+        chunks = (
+            tuple(min(rows, var.shape[0] - s) for s in range(0, var.shape[0], rows)),
+            *((n,) for n in var.shape[1:]),
+        )
+        data = da.map_blocks(
+            _read_netcdf_block,
+            str(path),
+            str(name),
+            var.dtype,
+            chunks=chunks,
+            dtype=var.dtype,
+            meta=np.empty((0,) * var.ndim, dtype=var.dtype),
+        )
+        ds[name] = xr.Variable(var.dims, data, var.attrs, var.encoding)
+    for other in ds.variables.values():
+        if not is_dask(other.data):
+            other.load()  # labels, coordinates: small, read now, before the file closes
     return ds

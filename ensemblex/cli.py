@@ -199,9 +199,14 @@ _KIND_NAMES = {
 }
 
 
-def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "INPUT") -> Any:
+def open_input(
+    path: str | Path, kinds: Sequence[str], *, role: str = "INPUT", worker_reads: bool = False
+) -> Any:
     """Open an ensemblex dataset file and check that it is one of ``kinds``.
 
+    ``worker_reads=True`` turns the posterior parameters of a netCDF file into
+    Dask tasks that each open the file, read their block and close it, so a
+    ``dask.distributed`` computation sends its workers reads, not values.
     ``role`` names the file in errors as the usage line does (``POSTERIORS``,
     ``PAIRWISE``, ``--clusters``). Posteriors written by plain xarray
     (``mean``/``logvar`` on ``(model, latent, sample)``) are validated and stamped.
@@ -254,6 +259,11 @@ def open_input(path: str | Path, kinds: Sequence[str], *, role: str = "INPUT") -
     if kind == "posteriors":
         from .posteriors import validate_posteriors
 
+        if worker_reads and p.suffix.lower() != ".zarr":
+            from ._lazy import netcdf_reads
+
+            with ds:  # only the metadata is read here
+                ds = netcdf_reads(ds, str(p), ["mean", "logvar"])
         ds = validate_posteriors(ds, what=f"{role} file {str(path)!r}")
     return ds
 
@@ -397,7 +407,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     fmt = _store_format(args.out)
     # a Zarr store that exists is a run to resume, not a file to overwrite
     out = _check_out(args.out, overwrite=args.overwrite or fmt == "zarr")
-    src = open_input(args.input, ["posteriors", "fingerprints"], role="POSTERIORS")
+    # on a cluster the workers read their chunks of the file: the graph holds reads
+    src = open_input(
+        args.input,
+        ["posteriors", "fingerprints"],
+        role="POSTERIORS",
+        worker_reads=bool(args.scheduler),
+    )
     fp = _fingerprints(src, args, args.channels)
     other = _against(args, src)
     t0 = time.perf_counter()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import html.parser
 import os
 import sys
+import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -332,6 +334,32 @@ def test_compare_on_a_distributed_cluster_matches_the_default_scheduler(
     # and both agree with the run on default tiles to float32 precision
     default = ex.open_dataset(pairwise_file)
     np.testing.assert_allclose(got["nmi"].values, default["nmi"].values, atol=1e-5, rtol=0)
+
+
+def test_compare_on_a_cluster_sends_reads_of_the_file_not_its_values(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, dask_client
+) -> None:
+    """Issue 10: workers read their chunks of POSTERIORS; the graph stays kilobytes."""
+    import ensemblex as ex
+
+    rng = np.random.default_rng(3)
+    shape = (200, 10, 64)  # 2,000 channels: 1 MB of parameters
+    post = ex.posteriors(
+        rng.normal(size=shape).astype(np.float32),
+        rng.uniform(-3.0, 0.0, size=shape).astype(np.float32),
+    )
+    ex.save(post, tmp_path / "post.nc")
+    address = dask_client.scheduler.address
+    argv = ["compare", tmp_path / "post.nc", "--no-progress", "--scheduler", address]
+    # the threshold sits between the graph of reads (~50 kB) and the values (1 MB)
+    limit = {"distributed.admin.large-graph-warning-threshold": "400kB"}
+    with dask.config.set(limit), warnings.catch_warnings():
+        warnings.filterwarnings("error", "Sending large graph")
+        code, _, err = run(capsys, *argv, "--out", tmp_path / "pw.nc")
+    assert code == 0, err
+    pw = ex.open_dataset(tmp_path / "pw.nc")
+    assert pw.sizes["channel_a"] == 2000
+    assert np.isfinite(pw["vi"].values).all()
 
 
 def test_cluster_writes_groups_label_nmi_and_the_figure(
