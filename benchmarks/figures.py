@@ -1,8 +1,7 @@
 """Figures at scale: wall time and peak memory of each figure, from a store (issue 10).
 
 Every stage runs in its own child process (``spawn``), which reports its wall
-time and its peak resident memory (``resource.getrusage`` in the child; the
-parent stays small, since Linux carries a parent's peak into its children), and
+time and its own peak resident memory (``VmHWM``, see ``_harness.py``), and
 the baseline is measured side by side in the same run:
 
 - ``structure (ordered_similarity)``: :func:`ensemblex.plot.plot_structure`
@@ -32,47 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import platform
-import resource
 import sys
 import tempfile
-import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import run_stage
+
 RESULTS = Path(__file__).parent / "results"
-
-
-def _child(fn: Callable[..., dict[str, Any]], kwargs: dict[str, Any], queue: Any) -> None:
-    t0 = time.perf_counter()
-    try:
-        out = fn(**kwargs)
-        status = "ok"
-    except Exception as err:  # a benchmark reports a failing stage, it does not stop
-        out = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
-        status = "error"
-    wall = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    queue.put({"status": status, "wall_s": wall, "peak_rss_mb": peak_kb / 1024, **out})
-
-
-def run_stage(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, kwargs, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    result["stage"] = name
-    print(
-        f"  {name:<38} {result['wall_s']:7.1f} s  {result['peak_rss_mb']:7.0f} MB"
-        + (f"  {result['error']}" if result["status"] != "ok" else ""),
-        flush=True,
-    )
-    return result
 
 
 # -- inputs ------------------------------------------------------------------------------

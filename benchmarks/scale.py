@@ -1,8 +1,8 @@
 """The whole analysis at scale, stage by stage: wall time and peak memory (issue 10).
 
 Two parts, every stage in its own child process (``spawn``), which reports
-its wall time and its peak resident memory (``resource.getrusage`` in the
-child, so stages do not inherit each other's peaks):
+its wall time and its own peak resident memory (``VmHWM``, see
+``_harness.py``, so stages do not inherit each other's peaks):
 
 (a) OPTICS graph: :func:`ensemblex.optics.compute_optics_graph` against
     scikit-learn's ``OPTICS(metric="precomputed")`` on the same random float32
@@ -27,51 +27,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import run_stage
 
 RESULTS = Path(__file__).parent / "results"
 
 
 # -- child-process harness ---------------------------------------------------------------
-
-
-def _child(fn: Callable[..., dict[str, Any]], kwargs: dict[str, Any], queue: Any) -> None:
-    t0 = time.perf_counter()
-    try:
-        out = fn(**kwargs)
-        status = "ok"
-    except Exception as err:  # a benchmark reports a failing stage, it does not stop
-        out = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
-        status = "error"
-    wall = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    queue.put({"status": status, "wall_s": wall, "peak_rss_mb": peak_kb / 1024, **out})
-
-
-def run_stage(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    """Run ``fn(**kwargs)`` in a fresh process; its result plus wall time and peak RSS."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, kwargs, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    result["stage"] = name
-    line = f"{name:<28} {result['status']:<6} {result['wall_s']:8.2f} s {result['peak_rss_mb']:8.0f} MB"
-    if result["status"] != "ok":
-        line += f"  ({result['error'][:120]})"
-    print(line, flush=True)
-    return result
 
 
 # -- (a) OPTICS -------------------------------------------------------------------------

@@ -50,7 +50,11 @@ import tensorflow as tf  # the floor: every stage pays it
 from ensemblex.posteriors import posteriors
 rng = np.random.default_rng(seed)
 post = posteriors(rng.normal(size=(channels, 1, n)), np.full((channels, 1, n), -3.0))
-kb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def kb():  # this process's own peak (VmHWM): ru_maxrss would carry the parent's over exec
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out = {"stage": stage, "rss_after_setup_mb": kb() / 1024}
 t = time.perf_counter()
 kw = dict(steps=steps, progress=False, seed=seed)
