@@ -1145,7 +1145,11 @@ def _describe_line(row: Any, n_models: int) -> str:
         text += f", coherence {float(coherence):.2f}"
     best = row.get("best_factors")
     if isinstance(best, str) and best:
-        text += f"; best {best} (NMI {float(row['best_nmi']):.2f})"
+        text += f"; best {best} (NMI {float(row['best_nmi']):.2f}"
+        chance = row.get("chance_nmi")
+        if chance is not None and np.isfinite(float(chance)):
+            text += f", chance {float(chance):.2f}"
+        text += ")"
     return text
 
 

@@ -346,7 +346,7 @@ def _groups_section(numbers: Mapping[str, Any], run_dir: Path, out: Path) -> str
         "central channel (model, latent)",
     ]
     if has_labels:
-        header += ["best factor(s)", "NMI"]
+        header += ["best factor(s)", "NMI", "chance NMI"]
     colours = _group_colours(max(int(r["group"]) for r in table) + 1)
     rows = []
     for r in table:
@@ -355,7 +355,7 @@ def _groups_section(numbers: Mapping[str, Any], run_dir: Path, out: Path) -> str
         group = _swatch(colours[int(r["group"])], r["group"])
         row = [group, r["size"], recurs, r["bits"], r["coherence"], central]
         if has_labels:
-            row += [r.get("best_factors") or "-", r.get("best_nmi")]
+            row += [r.get("best_factors") or "-", r.get("best_nmi"), r.get("chance_nmi")]
         rows.append(row)
     text = (
         "Each group is a piece of information that recurs across the ensemble (its colour "
@@ -367,7 +367,9 @@ def _groups_section(numbers: Mapping[str, Any], run_dir: Path, out: Path) -> str
     if has_labels:
         text += (
             " Best factor(s): the ground-truth factor, or pair of factors a+b (their joint "
-            "label), with the highest NMI with the central channel."
+            "label), whose NMI with the central channel rises most above its chance level, "
+            "the NMI with the label's samples shuffled (a fine label on a small sample has a "
+            "high NMI with any channel by chance)."
         )
     traversals = run_dir / RUN_FILES["traversals_figure"]
     shown = (
