@@ -483,8 +483,9 @@ def test_measure_and_deprecated_metric(ref_pw: xr.Dataset) -> None:
 
 def test_auto_min_samples_rule(ref_pw: xr.Dataset) -> None:
     assert auto_min_samples(n_models=50, n_informative=10_000) == 20  # the paper's
-    assert auto_min_samples(n_models=200, n_informative=10_000) == 40
-    assert auto_min_samples(n_models=1000, n_informative=10_000) == 89
+    assert auto_min_samples(n_models=200, n_informative=10_000) == 32
+    assert auto_min_samples(n_models=1000, n_informative=10_000) == 54
+    assert auto_min_samples(n_models=2000, n_informative=10_000) == 68
     assert auto_min_samples(n_models=16, n_informative=10_000) == 8  # ceil(M / 2)
     assert auto_min_samples(n_models=1000, n_informative=30) == 30  # the informative
     assert auto_min_samples(n_models=2, n_informative=10) == 2  # at least 2
@@ -600,7 +601,7 @@ def test_auto_min_samples_recovers_groups_of_a_large_ensemble() -> None:
     # factors and so bridges two groups (a fifth of the 5000 informative channels).
     # The paper's 20 was chosen for 50 models: here the entangled channels of one
     # pair of factors (about 170) are dense enough to form "groups" of their own;
-    # the default (89 for 1000 models) finds exactly the planted factors.
+    # the default (54 for 1000 models) finds exactly the planted factors.
     post = planted_ensemble(
         n_models=1000, n_latent=6, n_samples=100, n_factors=4, n_mixed=1, seed=0
     )
@@ -619,7 +620,7 @@ def test_auto_min_samples_recovers_groups_of_a_large_ensemble() -> None:
         return out
 
     auto = cluster(pw)
-    assert auto.attrs["min_samples"] == 89
+    assert auto.attrs["min_samples"] == 54
     group = auto["group"].values
     assert adjusted_rand_score(truth[pure], group[pure]) >= 0.9
     paper = cluster(pw, min_samples=20)
