@@ -36,6 +36,12 @@ def is_file_backed(var: xr.Variable) -> bool:
     return isinstance(data, indexing.ExplicitlyIndexed) and not var._in_memory
 
 
+def _rows_per_chunk(var: xr.Variable, chunk_bytes: int) -> int:
+    """Rows along the first dimension of ``var`` in a chunk of about ``chunk_bytes``."""
+    row = max(1, var.dtype.itemsize * (var.size // max(var.shape[0], 1)))
+    return max(1, min(var.shape[0], chunk_bytes // row))
+
+
 def lazy_data(var: xr.Variable, *, chunk_bytes: int = FILE_CHUNK_BYTES) -> Any:
     """``var.data``, as a Dask array reading the file when ``var`` is still in it.
 
@@ -58,8 +64,7 @@ def lazy_data(var: xr.Variable, *, chunk_bytes: int = FILE_CHUNK_BYTES) -> Any:
         return var.data
     if var.ndim == 0:
         return var.chunk().data
-    row = max(1, var.dtype.itemsize * (var.size // max(var.shape[0], 1)))
-    rows = max(1, min(var.shape[0], chunk_bytes // row))
+    rows = _rows_per_chunk(var, chunk_bytes)
     return var.chunk({var.dims[0]: rows, **{d: -1 for d in var.dims[1:]}}).data
 
 
@@ -112,8 +117,7 @@ def netcdf_reads(
     ds = ds.copy(deep=False)
     for name in names:
         var = ds[name].variable
-        row = max(1, var.dtype.itemsize * (var.size // max(var.shape[0], 1)))
-        rows = max(1, min(var.shape[0], chunk_bytes // row))
+        rows = _rows_per_chunk(var, chunk_bytes)
         chunks = (
             tuple(min(rows, var.shape[0] - s) for s in range(0, var.shape[0], rows)),
             *((n,) for n in var.shape[1:]),
