@@ -11,13 +11,18 @@ its wall time and its own peak resident memory (``VmHWM``, see
 (b) The pipeline on ``planted_ensemble(n_models=channels / 10, n_latent=10,
     n_samples=300, n_factors=5, n_mixed=2)``: posteriors to netCDF, compare
     into a Zarr store, cluster from the store, the structure figure,
-    ``describe_groups``, and a short synthesis of the biggest group (skipped,
-    with the reason, when ``ensemblex.synthesis`` cannot run here).
+    ``describe_groups``, and a synthesis of the biggest group (500 steps;
+    skipped, with the reason, when ``ensemblex.synthesis`` cannot run here).
+(c) optional (``--synthetic-cluster``): ``cluster()`` alone from a synthetic
+    Pairwise store of any size.
+(d) optional (``--ensemble-cluster MODELS``): ``cluster()`` with its defaults
+    on ``MODELS x 10`` channels (3 factors and one entangled channel per model),
+    timed, with the ARI of the groups against the planted factors.
 
 Usage::
 
     python benchmarks/scale.py                      # quick: 2000 channels
-    python benchmarks/scale.py --channels 20000     # issue 10's size (compare ~5 min)
+    python benchmarks/scale.py --channels 20000 --ensemble-cluster 1000   # issue 10
     python benchmarks/scale.py --skip-pipeline      # OPTICS only
 
 Writes ``benchmarks/results/scale.json`` (``--out``) and the figure beside it.
@@ -172,7 +177,9 @@ def stage_describe(clusters: str, csv: str) -> dict[str, Any]:
     return {"groups": len(table), "table": table.to_dict(orient="records")}
 
 
-def stage_synthesis(post_path: str, clusters: str, steps: int) -> dict[str, Any]:
+def stage_synthesis(
+    post_path: str, clusters: str, steps: int, reference_memory: int | None
+) -> dict[str, Any]:
     from ensemblex.fingerprints import fingerprint
     from ensemblex.io import open_dataset
     from ensemblex.structure import group_channels
@@ -181,10 +188,14 @@ def stage_synthesis(post_path: str, clusters: str, steps: int) -> dict[str, Any]
     cl = open_dataset(clusters).load()
     channels, group = group_channels(cl)
     fp = fingerprint(open_dataset(post_path, chunks={}))
-    syn = synthesize(fp, channels=channels, steps=steps, progress=False)
+    extra = {} if reference_memory is None else {"reference_memory": reference_memory}
+    t0 = time.perf_counter()
+    syn = synthesize(fp, channels=channels, steps=steps, progress=False, **extra)
     return {
         "group": group,
         "references": len(channels),
+        "reference_storage": syn.attrs["reference_storage"],
+        "synthesize_s": time.perf_counter() - t0,
         "steps": steps,
         "final_similarity": float(syn.attrs.get("final_similarity", float("nan"))),
     }
@@ -273,6 +284,49 @@ def stage_cluster_store(store: str, out: str) -> dict[str, Any]:
     }
 
 
+# -- (d) cluster() with defaults on a large ensemble: 10,000 channels from 1,000 models ---------
+
+
+def stage_ensemble_store(n_models: int, samples: int, store: str, post_path: str) -> dict[str, Any]:
+    """Posteriors of ``n_models`` models (3 factors, 1 entangled channel each) into a store."""
+    from ensemblex.fingerprints import fingerprint
+    from ensemblex.io import save
+    from ensemblex.pairwise import pairwise
+    from ensemblex.testing import planted_ensemble
+
+    post = planted_ensemble(
+        n_models=n_models, n_latent=10, n_samples=samples, n_factors=3, n_mixed=1, seed=0
+    )
+    save(post, post_path, overwrite=True)
+    t0 = time.perf_counter()
+    pairwise(fingerprint(post), store=store)
+    return {"channels": n_models * 10, "compare_s": time.perf_counter() - t0}
+
+
+def stage_ensemble_cluster(store: str, post_path: str) -> dict[str, Any]:
+    import numpy as np
+    from sklearn.metrics import adjusted_rand_score
+
+    from ensemblex.io import open_dataset
+    from ensemblex.structure import cluster
+
+    pw = open_dataset(store, chunks={})
+    t0 = time.perf_counter()
+    cl = cluster(pw)  # defaults: min_samples="auto"
+    seconds = time.perf_counter() - t0
+    truth = np.asarray(open_dataset(post_path)["planted"].values).reshape(-1)
+    group = np.asarray(cl["group"].values)
+    pure = truth >= 0  # channels of one planted factor (the entangled ones are -1)
+    return {
+        "cluster_s": seconds,
+        "informative": int(cl["informative"].sum()),
+        "groups": int(cl.attrs["n_groups"]),
+        "planted_factors": int(np.unique(truth[pure]).size),
+        "min_samples": int(cl.attrs["min_samples"]),
+        "ari_pure_channels": float(adjusted_rand_score(truth[pure], group[pure])),
+    }
+
+
 # -- main -------------------------------------------------------------------------------
 
 
@@ -283,7 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-samples", type=int, default=20, help="for the OPTICS part")
     parser.add_argument("--optics-compare", type=int, nargs="*", default=[1000, 2000])
     parser.add_argument("--optics-alone", type=int, nargs="*", default=[4000, 14000])
-    parser.add_argument("--synthesis-steps", type=int, default=20)
+    parser.add_argument("--synthesis-steps", type=int, default=500)
+    parser.add_argument(
+        "--reference-memory",
+        type=int,
+        default=None,
+        help="synthesize(reference_memory=...) in bytes (default: the library's, 512 MiB)",
+    )
     parser.add_argument("--skip-optics", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-synthesis", action="store_true")
@@ -294,6 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("CHANNELS", "INFORMATIVE"),
         default=None,
         help="also cluster() a synthetic Pairwise Zarr store of this size (e.g. 20000 14000)",
+    )
+    parser.add_argument(
+        "--ensemble-cluster",
+        type=int,
+        default=None,
+        metavar="MODELS",
+        help="also cluster() with defaults MODELS x 10 channels (3 factors and 1 entangled "
+        "channel per model; issue 10: 1000)",
     )
     parser.add_argument("--workdir", default=None, help="default: a temporary directory")
     parser.add_argument("--out", default=str(RESULTS / "scale.json"))
@@ -307,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "optics": [],
         "pipeline": [],
         "synthetic_cluster": [],
+        "ensemble_cluster": [],
     }  # fmt: skip
     if not args.skip_optics:
         print("(a) OPTICS graph, ours against scikit-learn (same matrix)", flush=True)
@@ -340,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("structure figure", stage_figure, {"clusters": clusters, "png": png}),
                 ("describe_groups", stage_describe, {"clusters": clusters, "csv": csv}),
                 ("synthesis (biggest group)", stage_synthesis,
-                 {"post_path": post, "clusters": clusters, "steps": args.synthesis_steps}),
+                 {"post_path": post, "clusters": clusters, "steps": args.synthesis_steps,
+                  "reference_memory": args.reference_memory}),
             ]  # fmt: skip
             if args.skip_synthesis:
                 stages = stages[:-1]
@@ -368,7 +438,30 @@ def main(argv: list[str] | None = None) -> int:
                 report["synthetic_cluster"].append(r)
                 if r["status"] != "ok":
                     break
-    for r in report["optics"] + report["pipeline"] + report["synthetic_cluster"]:
+    if args.ensemble_cluster:
+        models = args.ensemble_cluster
+        print(f"(d) cluster() with defaults: {models * 10} channels from {models} models",
+              flush=True)  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(args.workdir or tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            store = str(work / f"ensemble_{models}.zarr")
+            post = str(work / f"ensemble_{models}.nc")
+            for name, fn, kwargs in [
+                ("posteriors + compare", stage_ensemble_store,
+                 {"n_models": models, "samples": args.samples, "store": store, "post_path": post}),
+                ("cluster (defaults)", stage_ensemble_cluster, {"store": store, "post_path": post}),
+            ]:  # fmt: skip
+                r = run_stage(name, fn, **kwargs)
+                report["ensemble_cluster"].append(r)
+                if r["status"] != "ok":
+                    break
+                if "ari_pure_channels" in r:
+                    print(f"    {r['groups']} groups for {r['planted_factors']} planted factors, "
+                          f"ARI {r['ari_pure_channels']:.3f}, min_samples {r['min_samples']}, "
+                          f"cluster() {r['cluster_s']:.1f} s", flush=True)  # fmt: skip
+    every = report["optics"] + report["pipeline"] + report["synthetic_cluster"]
+    for r in every + report["ensemble_cluster"]:
         r.pop("traceback", None) if r["status"] == "ok" else None
     out.write_text(json.dumps(report, indent=2, default=str))
     print(f"wrote {out}")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import xarray as xr
 
 from ._kinds import require_kind
+from ._reference_store import DEFAULT_MEMORY_BYTES
 from .estimators import MIN_INFO
 from .measures import resolve_alias
 from .udr import KL_THRESHOLD
@@ -248,6 +249,7 @@ class RepInfoAccessor:
         info_floor: float | None = None,
         min_info: float = MIN_INFO,
         reference_batch: int | None = None,
+        reference_memory: int = DEFAULT_MEMORY_BYTES,
         objective: ObjectiveMeasure | None = None,
     ) -> xr.Dataset:
         """Fuse reference channels into one synthesised channel by gradient descent.
@@ -259,8 +261,9 @@ class RepInfoAccessor:
         preset (``"fast"``: converges in minutes on a CPU; ``"paper"``: the
         paper's SGD), which ``steps``, ``learning_rate`` and ``optimizer``
         override; ``info_floor`` (bits) penalises a synthesised channel with
-        less information, a guard for the NMI objective. ``objective`` is the
-        deprecated name of ``measure``.
+        less information, a guard for the NMI objective; ``reference_memory``
+        (bytes) bounds the references held in memory, the rest is read from a
+        temporary file. ``objective`` is the deprecated name of ``measure``.
 
         Returns a Posteriors dataset (``model=1``, ``latent=n_dims``).
         """
@@ -289,6 +292,7 @@ class RepInfoAccessor:
             info_floor=info_floor,
             min_info=min_info,
             reference_batch=reference_batch,
+            reference_memory=reference_memory,
         )
 
     # -- figures -------------------------------------------------------------------

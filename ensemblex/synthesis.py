@@ -20,7 +20,10 @@ the default measure and behind the default optimiser settings are in
 
 Memory: the references are held once as float32 and streamed in batches at
 every step (:func:`synthesize`'s ``reference_batch``), so a step's working
-memory does not grow with the number of references.
+memory does not grow with the number of references. Beyond a budget
+(``reference_memory``, 512 MiB) they are held in a temporary file instead of
+in memory and read one batch at a time (:mod:`ensemblex._reference_store`), so
+a run's memory is bounded whatever the size of the group.
 
 :func:`ring_fusion` runs the paper's ring experiment (Fig. 6): 1-D weak
 learners, each with a scar where it cuts the circle, fused into one 2-D
@@ -32,7 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +46,7 @@ from . import estimators as est
 from ._checks import check_option, check_positive_int, check_probability
 from ._kinds import dataset_kind, require_kind
 from ._namespace import get_namespace, to_numpy
+from ._reference_store import DEFAULT_MEMORY_BYTES, ReferenceStore
 from .errors import InputError, InputTypeError
 from .measures import ObjectiveMeasure, get_measure, measure_names, resolve_alias
 from .posteriors import posteriors, validate_posteriors
@@ -147,12 +151,14 @@ def _select_ids(channels: Any, available: np.ndarray, what: str) -> np.ndarray |
 class _References:
     """The reference channels: fingerprints (float32, held once) and their row statistics.
 
+    ``bc`` holds the ``(C, N, N)`` fingerprints in memory or, beyond the memory
+    budget, in a temporary file (:class:`ensemblex._reference_store.ReferenceStore`).
     ``row_log`` and ``row_log2`` are ``log2 mean_j R_ij`` and ``log2 mean_j
     R_ij^2`` per reference and row (float64, from the float64 fingerprints
     where they were computed here); ``info`` is each reference's I(X;V).
     """
 
-    bc: np.ndarray  # (C, N, N) float32
+    bc: ReferenceStore
     row_log: np.ndarray  # (C, N) float64
     row_log2: np.ndarray  # (C, N) float64
     samples: np.ndarray
@@ -171,13 +177,25 @@ class _References:
         if keep.all():
             return self
         return _References(
-            self.bc[keep],
+            self.bc.take(keep),
             self.row_log[keep],
             self.row_log2[keep],
             self.samples,
             self.coords.isel(channel=np.flatnonzero(keep)),
             self.labels,
         )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One dataset's references before they are read: how many, and a reader of blocks."""
+
+    count: int
+    n: int
+    blocks: Callable[[], Iterator[np.ndarray]]  # (k, N, N) blocks, in order
+    samples: np.ndarray
+    coords: xr.Dataset
+    labels: xr.DataArray | None
 
 
 def _row_stats(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +218,11 @@ def _channel_coords(sel: xr.Dataset) -> xr.Dataset:
     ).reset_coords()
 
 
-def _from_fingerprints(ds: xr.Dataset, channels: Any, what: str) -> _References:
+#: float32 bytes of reference fingerprints computed at once from a lazy Fingerprints
+_READ_BYTES = 2**26
+
+
+def _from_fingerprints(ds: xr.Dataset, channels: Any, what: str) -> _Source:
     if "bc" not in ds.data_vars:
         raise InputError(f"{what} is a Fingerprints dataset without a 'bc' variable.")
     if set(ds["bc"].dims) != {"channel", "sample_i", "sample_j"}:
@@ -216,17 +238,22 @@ def _from_fingerprints(ds: xr.Dataset, channels: Any, what: str) -> _References:
         )
     ids = _select_ids(channels, _channel_ids(ds), what)
     sel = ds if ids is None else ds.sel(channel=ids)
-    # the reference fingerprints are the optimisation's constants: computed once,
-    # here, on purpose (the one place synthesis materialises C x N x N, as float32)
-    bc = np.asarray(
-        to_numpy(sel["bc"].transpose("channel", "sample_i", "sample_j").data), dtype=np.float32
-    )
-    row_log, row_log2 = _reference_row_logs(bc)
+    data = sel["bc"].transpose("channel", "sample_i", "sample_j").data
+    count, n = int(data.shape[0]), int(si.size)
+    step = max(1, _READ_BYTES // (n * n * 4))
+
+    def blocks() -> Iterator[np.ndarray]:
+        # the reference fingerprints are the optimisation's constants: computed once,
+        # here, on purpose, a slice of channels at a time (a lazy bc is computed in
+        # parallel within a slice), never all at once
+        for c0 in range(0, count, step):
+            yield np.asarray(to_numpy(data[c0 : c0 + step]), dtype=np.float32)
+
     labels = ds["labels"] if "labels" in ds.data_vars else None
-    return _References(bc, row_log, row_log2, si, _channel_coords(sel), labels)
+    return _Source(count, n, blocks, si, _channel_coords(sel), labels)
 
 
-def _from_posteriors(ds: xr.Dataset, channels: Any, what: str) -> _References:
+def _from_posteriors(ds: xr.Dataset, channels: Any, what: str) -> _Source:
     post = validate_posteriors(ds, what=what)
     n_model, n_latent, n_sample = (post.sizes[d] for d in ("model", "latent", "sample"))
     # one channel per (model, latent), model-major as the Fingerprints contract numbers them
@@ -237,13 +264,11 @@ def _from_posteriors(ds: xr.Dataset, channels: Any, what: str) -> _References:
     pick = channel if ids is None else ids.astype(np.int64)
     mean = np.asarray(to_numpy(post["mean"].data), dtype=np.float64).reshape(-1, n_sample)
     logvar = np.asarray(to_numpy(post["logvar"].data), dtype=np.float64).reshape(-1, n_sample)
-    bc = np.empty((pick.size, n_sample, n_sample), dtype=np.float32)
-    row_log = np.empty((pick.size, n_sample))
-    row_log2 = np.empty((pick.size, n_sample))
-    for k, c in enumerate(pick):  # float64 one channel at a time, held as float32
-        r = est.bhattacharyya(mean[c], logvar[c])
-        bc[k] = r
-        row_log[k], row_log2[k] = _row_stats(r)
+
+    def blocks() -> Iterator[np.ndarray]:
+        for c in pick:  # float64, one channel at a time
+            yield est.bhattacharyya(mean[c], logvar[c])[None]
+
     coords = xr.Dataset(
         coords={
             "channel": ("channel", pick),
@@ -258,49 +283,71 @@ def _from_posteriors(ds: xr.Dataset, channels: Any, what: str) -> _References:
             )
     labels = post["labels"] if "labels" in post.data_vars else None
     samples = np.asarray(post["sample"].values)
-    return _References(bc, row_log, row_log2, samples, coords.reset_coords(), labels)
+    return _Source(int(pick.size), int(n_sample), blocks, samples, coords.reset_coords(), labels)
 
 
-def _references_one(ds: xr.Dataset, channels: Any, what: str) -> _References:
+def _source_one(ds: xr.Dataset, channels: Any, what: str) -> _Source:
     kind = require_kind(ds, ("fingerprints", "posteriors"), "synthesize()")
     if kind == "fingerprints":
         return _from_fingerprints(ds, channels, what)
     return _from_posteriors(ds, channels, what)
 
 
-def _references(ds: xr.Dataset | Sequence[xr.Dataset], channels: Any) -> _References:
+def _read_sources(
+    sources: list[_Source], memory_bytes: int, directory: str | None
+) -> tuple[ReferenceStore, np.ndarray, np.ndarray]:
+    """Every source's references into one store, with their row statistics."""
+    total, n = sum(s.count for s in sources), sources[0].n
+    store = ReferenceStore(total, n, memory_bytes=memory_bytes, directory=directory)
+    row_log, row_log2 = np.empty((total, n)), np.empty((total, n))
+    k = 0
+    for source in sources:
+        for block in source.blocks():
+            for r in block:  # row statistics in float64, one (N, N) at a time
+                store.write(k, r)
+                row_log[k], row_log2[k] = _row_stats(r)
+                k += 1
+    return store, row_log, row_log2
+
+
+def _references(
+    ds: xr.Dataset | Sequence[xr.Dataset],
+    channels: Any,
+    *,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    directory: str | None = None,
+) -> _References:
     """Reference fingerprints of one dataset or of several over the same samples."""
     if isinstance(ds, xr.Dataset):
-        return _references_one(ds, channels, "the dataset")
-    datasets = list(ds)
-    if not datasets:
-        raise InputError("synthesize() needs at least one reference channel; got no dataset.")
-    if channels is not None and len(datasets) > 1:
-        raise InputError(
-            "channels selects channels of a single dataset; with several datasets, "
-            "select with ds.sel(channel=...) on each first."
-        )
-    parts = [_references_one(d, channels, f"dataset {k}") for k, d in enumerate(datasets)]
-    samples = parts[0].samples
-    for k, p in enumerate(parts[1:], start=1):
+        sources = [_source_one(ds, channels, "the dataset")]
+    else:
+        datasets = list(ds)
+        if not datasets:
+            raise InputError("synthesize() needs at least one reference channel; got no dataset.")
+        if channels is not None and len(datasets) > 1:
+            raise InputError(
+                "channels selects channels of a single dataset; with several datasets, "
+                "select with ds.sel(channel=...) on each first."
+            )
+        sources = [_source_one(d, channels, f"dataset {k}") for k, d in enumerate(datasets)]
+    samples = sources[0].samples
+    for k, p in enumerate(sources[1:], start=1):
         if p.samples.shape != samples.shape or not np.array_equal(p.samples, samples):
             raise InputError(
                 f"the references are over different samples: dataset {k} has sample ids "
                 f"{_short(p.samples)}, dataset 0 has {_short(samples)}. Every reference must "
                 "fingerprint the same points in the same order."
             )
-    coords = xr.concat([p.coords for p in parts], dim="channel", join="outer", fill_value={})
-    # which dataset each reference came from
-    sizes = [p.bc.shape[0] for p in parts]
-    coords["source"] = ("channel", np.repeat(np.arange(len(parts)), sizes))
-    return _References(
-        np.concatenate([p.bc for p in parts]),
-        np.concatenate([p.row_log for p in parts]),
-        np.concatenate([p.row_log2 for p in parts]),
-        samples,
-        coords,
-        next((p.labels for p in parts if p.labels is not None), None),
-    )
+    if isinstance(ds, xr.Dataset):
+        coords = sources[0].coords
+    else:
+        coords = xr.concat([p.coords for p in sources], dim="channel", join="outer", fill_value={})
+        # which dataset each reference came from
+        sizes = [p.count for p in sources]
+        coords["source"] = ("channel", np.repeat(np.arange(len(sources)), sizes))
+    store, row_log, row_log2 = _read_sources(sources, memory_bytes, directory)
+    labels = next((p.labels for p in sources if p.labels is not None), None)
+    return _References(store, row_log, row_log2, samples, coords, labels)
 
 
 def _short(values: np.ndarray) -> str:
@@ -434,7 +481,7 @@ if set(_TF_MEASURES) != set(measure_names("objective")):  # pragma: no cover - a
 
 
 def _similarity_numpy(
-    mean: np.ndarray, logvar: np.ndarray, ref: np.ndarray
+    mean: np.ndarray, logvar: np.ndarray, ref: ReferenceStore | np.ndarray
 ) -> dict[str, np.ndarray]:
     """Final similarities with the float64 NumPy estimators, one reference at a time."""
     bc_s = est.bhattacharyya(mean, logvar, multivariate=True)
@@ -601,10 +648,10 @@ def _problem(
     in_graph: bool = True,
 ) -> _Problem:
     dtype = tf.float64  # float64: NMI's normalisation vanishes at the initialisation
-    n_ref, n = refs.bc.shape[0], refs.bc.shape[-1]
+    n_ref, n = refs.bc.n_ref, refs.bc.n
     return _Problem(
-        # in the graph, TensorFlow holds its own copy; otherwise batches come from NumPy
-        ref=tf.constant(refs.bc, dtype=tf.float32) if in_graph else None,
+        # in the graph, TensorFlow holds its own copy; otherwise batches come from the store
+        ref=tf.constant(refs.bc.as_array(), dtype=tf.float32) if in_graph else None,
         ref_log=tf.constant(refs.row_log, dtype=dtype),
         ref_log2=tf.constant(refs.row_log2, dtype=dtype),
         n_ref=n_ref,
@@ -683,12 +730,15 @@ def _compile_block(
 def _host_block(
     tf: ModuleType, p: _Problem, refs: _References, state: _State, batch_rows: int | None
 ) -> Any:
-    """Like :func:`_compile_block`, with the references streamed from NumPy at every step.
+    """Like :func:`_compile_block`, with the references streamed from the store at every step.
 
-    For references too large to copy into TensorFlow as well: only one batch
-    at a time is handed to TensorFlow. Same steps, same random rows, same
-    results as the compiled loop; a few function calls more per step.
+    For references too large to copy into TensorFlow as well (or held in a
+    temporary file): only one batch at a time is read and handed to
+    TensorFlow. Same steps, same random rows, same results as the compiled
+    loop; a few function calls more per step.
     """
+    # one reused buffer for a batch read from disk (in memory a batch is a view)
+    buffer = None if refs.bc.in_memory else np.empty((p.batch, p.n, p.n), dtype=np.float32)
     s_fn = tf.function(lambda rows: _synth_rows(tf, state.mean, state.logvar, rows))
 
     @tf.function(jit_compile=_JIT is not False)
@@ -714,7 +764,7 @@ def _host_block(
                 c1 = min(c0 + p.batch, p.n_ref)
                 part, g = part_fn(
                     s,
-                    refs.bc[c0:c1][:, pick],
+                    refs.bc.read(c0, c1, out=buffer)[:, pick],
                     refs.row_log[c0:c1][:, pick],
                     refs.row_log2[c0:c1][:, pick],
                 )
@@ -750,9 +800,9 @@ def _optimise(
     from ._runtime import progress_bar
 
     tf = _import_tf()
-    n_ref, n = refs.bc.shape[0], refs.bc.shape[-1]
+    n_ref, n = refs.bc.n_ref, refs.bc.n
     rows_used = n if batch_rows is None else batch_rows
-    in_graph = refs.bc.nbytes <= _IN_GRAPH_BYTES
+    in_graph = refs.bc.in_memory and refs.bc.nbytes <= _IN_GRAPH_BYTES
     p = _problem(
         tf,
         refs,
@@ -816,6 +866,7 @@ class _Run:
     info_floor: float | None
     min_info: float
     reference_batch: int | None
+    reference_memory: int
 
 
 def _check_run(
@@ -832,6 +883,7 @@ def _check_run(
     info_floor: Any,
     min_info: Any,
     reference_batch: Any,
+    reference_memory: Any,
 ) -> _Run:
     option = "objective" if objective is not None else "measure"
     chosen = get_measure(measure or "vi", "objective", option=option).name
@@ -862,6 +914,7 @@ def _check_run(
         reference_batch=None
         if reference_batch is None
         else check_positive_int("reference_batch", reference_batch),
+        reference_memory=check_positive_int("reference_memory", reference_memory, minimum=0),
     )
 
 
@@ -962,6 +1015,7 @@ def synthesize(
     info_floor: float | None = None,
     min_info: float = est.MIN_INFO,
     reference_batch: int | None = None,
+    reference_memory: int = DEFAULT_MEMORY_BYTES,
     objective: ObjectiveMeasure | None = None,
 ) -> xr.Dataset:
     """Synthesise one channel that is maximally similar to a set of reference channels.
@@ -971,7 +1025,8 @@ def synthesize(
     gradient ascent on the mean similarity of the synthesised fingerprint to
     the reference fingerprints (paper Sec. 3.4, Fig. 6). No model is needed:
     only the reference fingerprints, computed once and held as float32
-    constants (``C x N x N x 4`` bytes); each step streams them in batches.
+    constants (``C x N x N x 4`` bytes, in memory up to ``reference_memory``,
+    beyond it in a temporary file); each step streams them in batches.
 
     Parameters
     ----------
@@ -1019,6 +1074,13 @@ def synthesize(
     reference_batch
         References per batch in each step (default: about 4 M float64 values
         of work per batch). Changes memory and speed, not the result.
+    reference_memory
+        Bytes of reference fingerprints (``C * N * N * 4``) held in memory
+        (default 512 MiB). Beyond it they go to an unnamed temporary file (in
+        ``TMPDIR``, deleted when the run ends, also after a crash) and every
+        step reads them from there one batch at a time: memory stays bounded
+        whatever the group size, at some speed (the operating system caches the
+        file). Changes memory and speed, not the result.
     objective
         Deprecated alias of ``measure``.
 
@@ -1041,6 +1103,7 @@ def synthesize(
         - attrs ``measure`` (and ``objective``, the same), ``n_references``
           (references used), ``dropped`` (ids of the references dropped under
           ``min_info``), ``reference_batch`` (references streamed per batch),
+          ``reference_storage`` (``"memory"`` or ``"temporary file"``),
           ``final_similarity``, ``synthesized_info``, ``mean_reference_info``,
           ``low_information`` (0/1), ``nan_step`` (-1 when none), ``steps_run``,
           ``status``, ``warning`` and the settings.
@@ -1103,17 +1166,26 @@ def synthesize(
         info_floor=info_floor,
         min_info=min_info,
         reference_batch=reference_batch,
+        reference_memory=reference_memory,
     )
-    refs = _references(ds, channels)
-    if refs.bc.shape[0] < 1:
+    refs = _references(ds, channels, memory_bytes=run.reference_memory)
+    try:
+        return _synthesize_references(run, refs, progress)
+    finally:
+        refs.bc.close()  # the temporary file, if the references went to disk
+
+
+def _synthesize_references(run: _Run, refs: _References, progress: bool) -> xr.Dataset:
+    """:func:`synthesize` once the references are read."""
+    if refs.bc.n_ref < 1:
         raise InputError(
             "synthesize() needs at least one reference channel; the selection is empty. "
             "Check `channels` (e.g. that clusters.group == g selects some channel)."
         )
     refs, dropped, drop_message = _drop_uninformative(refs, run.min_info, run.measure)
     if drop_message:
-        warnings.warn(drop_message, UserWarning, stacklevel=2)
-    n = refs.bc.shape[-1]
+        warnings.warn(drop_message, UserWarning, stacklevel=3)
+    n = refs.bc.n
     batch_rows = None if run.batch_rows is None or run.batch_rows >= n else run.batch_rows
     mean, logvar, trace, nan_step, ref_batch = _optimise(
         refs,
@@ -1132,7 +1204,7 @@ def synthesize(
     mean_ref_info = float(np.mean(refs.info))
     messages, low = _hazard_messages(run, final, nan_step, mean_ref_info)
     for msg in messages:
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warnings.warn(msg, UserWarning, stacklevel=3)
     return _result(
         run,
         refs,
@@ -1142,7 +1214,8 @@ def synthesize(
         final,
         {
             "batch_rows": n if batch_rows is None else batch_rows,
-            "n_references": int(refs.bc.shape[0]),
+            "n_references": int(refs.bc.n_ref),
+            "reference_storage": "memory" if refs.bc.in_memory else "temporary file",
             "dropped": np.asarray(dropped),
             "reference_batch": int(ref_batch),
             "mean_reference_info": mean_ref_info,

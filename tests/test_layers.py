@@ -44,6 +44,7 @@ BOTTOM = {
     "measures",
     "optics",
     "_kernels",
+    "_reference_store",
 }
 #: user-facing layers that nothing in the middle or bottom may import
 TOP = {"accessor", "report", "plot"}

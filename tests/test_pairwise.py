@@ -200,6 +200,37 @@ def test_kernel_extreme_logvars_are_finite(rng: np.random.Generator) -> None:
     assert np.isfinite(tile_logsum(rows, None, 0, 40)).all()
 
 
+@pytest.mark.backends("numpy", "array_api_strict", "cupy")
+def test_kernel_rows_hold_no_subnormal_values(backend: Any) -> None:
+    """Confident, far-apart posteriors give coefficients like exp(-100): floored at 2e-19.
+
+    A GEMM over subnormal float32 runs several times slower on x86; the floor
+    t = 2 sqrt(smallest normal) keeps inputs and their products normal and changes
+    a row sum (>= 1) by at most N * t.
+    """
+    n = 64
+    mean = np.linspace(0.0, 12.0, n, dtype=np.float32)[None, None, :].repeat(3, axis=0)
+    mean[1] *= 0.5
+    logvar = np.full_like(mean, -3.0)  # sd 0.22: neighbours overlap, far samples do not
+    logvar[2, 0, ::2] = -8.0  # unequal variances: a small prefactor as well
+    rows = GaussianRows(backend.asarray(mean), backend.asarray(logvar))
+    bc = _plain_bc(mean, logvar, None)  # float64: values down to ~1e-300
+    normal = np.finfo(np.float32).smallest_normal
+    floor = 2 * math.sqrt(normal)
+    assert (bc < normal).any()  # the case exists: float32 would be subnormal
+    got = np.stack([backend.to_numpy(rows.row(i)) for i in range(n)], axis=1)
+    low = got.min()
+    assert low * low >= normal and low == pytest.approx(floor, rel=1e-5)  # products stay normal
+    np.testing.assert_allclose(got, bc, atol=2e-6)
+    np.testing.assert_allclose(got[bc < floor / 2], floor, rtol=1e-5)  # the floor itself
+    stored = StoredRows(backend.asarray(bc.astype(np.float32)))
+    low = backend.to_numpy(stored.row(5)).min()
+    assert low * low >= normal and low == pytest.approx(floor, rel=1e-6)
+    want = np.log2(np.einsum("aij,bij->abi", bc, bc)).sum(-1)
+    np.testing.assert_allclose(backend.to_numpy(tile_logsum(rows, None, 0, n)), want, rtol=1e-6)
+    np.testing.assert_allclose(backend.to_numpy(tile_logsum(stored, None, 0, n)), want, rtol=1e-6)
+
+
 def test_product_of_row_sums_cannot_overflow() -> None:
     """Many rows at the maximum row sum N: the products stay finite (one log per run)."""
     n = 300

@@ -14,6 +14,8 @@ import xarray as xr
 
 import ensemblex.estimators as est
 from ensemblex._kinds import dataset_kind, stamp
+from ensemblex._reference_store import ReferenceStore
+from ensemblex.errors import InputError
 from ensemblex.posteriors import posteriors, validate_posteriors
 
 tf = pytest.importorskip("tensorflow")
@@ -452,11 +454,14 @@ def test_ring_learners_cut_the_circle_once():
 # -- streamed references: the same objective and gradients, bounded memory ----------------
 
 
-def _refs_of(bc: np.ndarray) -> syn_mod._References:
+def _refs_of(bc: np.ndarray, memory_bytes: int = 2**30) -> syn_mod._References:
     bc32 = bc.astype(np.float32)
     row_log, row_log2 = syn_mod._reference_row_logs(bc32)
     coords = xr.Dataset({"channel": ("channel", np.arange(len(bc)))})
-    return syn_mod._References(bc32, row_log, row_log2, np.arange(bc.shape[-1]), coords, None)
+    store = ReferenceStore(len(bc), bc.shape[-1], memory_bytes=memory_bytes)
+    for k, r in enumerate(bc32):
+        store.write(k, r)
+    return syn_mod._References(store, row_log, row_log2, np.arange(bc.shape[-1]), coords, None)
 
 
 @pytest.mark.parametrize("measure", ["vi", "nmi", "info"])
@@ -475,7 +480,7 @@ def test_streamed_objective_and_gradients_equal_all_at_once(small_case, measure,
             tf,
             m_t,
             lv_t,
-            c(packed.bc.astype(np.float64)),
+            c(packed.bc.as_array().astype(np.float64)),
             c(packed.row_log),
             c(packed.row_log2),
             rows_t,
@@ -497,6 +502,50 @@ def test_streamed_objective_and_gradients_equal_all_at_once(small_case, measure,
         np.testing.assert_allclose(float(loss), float(want_loss), rtol=1e-12)
         for g, w in zip(grads, want_grads, strict=True):
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("memory_bytes", [2**30, 0])
+def test_reference_store_reads_what_was_written(memory_bytes):
+    rng = np.random.default_rng(3)
+    bc = rng.random((7, 5, 5)).astype(np.float32)
+    store = _refs_of(bc, memory_bytes=memory_bytes).bc
+    assert store.in_memory is (memory_bytes > 0) and store.shape == (7, 5, 5)
+    np.testing.assert_array_equal(store.as_array(), bc)
+    np.testing.assert_array_equal(store.read(2, 5), bc[2:5])
+    buffer = np.full((4, 5, 5), np.nan, dtype=np.float32)
+    np.testing.assert_array_equal(store.read(1, 3, out=buffer), bc[1:3])
+    keep = np.array([True, False, True, True, False, False, True])
+    kept = store.take(keep)
+    assert kept.n_ref == 4 and kept.nbytes == 4 * 5 * 5 * 4
+    np.testing.assert_array_equal(kept.read(1, 3), bc[keep][1:3])
+    np.testing.assert_array_equal(np.stack([r.copy() for r in kept]), bc[keep])
+    np.testing.assert_array_equal(kept.take(np.array([3, 0])).as_array(), bc[[6, 0]])
+    with pytest.raises(InputError, match="shape"):
+        store.write(0, np.zeros((4, 4)))
+    store.close()
+
+
+def test_references_beyond_the_memory_budget_give_the_same_run():
+    """A temporary file instead of memory: same steps, same result, recorded in attrs."""
+    weak = ring_learners(6, n_samples=24, seed=4)
+    flat = weak.isel(model=[0]).assign(logvar=weak["logvar"].isel(model=[0]) * 0 + 4.0)
+    flat = flat.assign(mean=flat["mean"] * 0).assign_coords(model=[99])
+    pooled = xr.concat([weak, flat], dim="model")  # one reference dropped under min_info
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        held = quiet(ds=pooled, steps=40, reference_batch=4)
+        spilled = quiet(ds=pooled, steps=40, reference_batch=4, reference_memory=0)
+    assert held.attrs["reference_storage"] == "memory"
+    assert spilled.attrs["reference_storage"] == "temporary file"
+    assert spilled.attrs["n_references"] == held.attrs["n_references"] == 6
+    np.testing.assert_array_equal(spilled["reference"].values, held["reference"].values)
+    np.testing.assert_allclose(spilled["mean"].values, held["mean"].values, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        spilled["objective_trace"].values, held["objective_trace"].values, rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        spilled["reference_similarity"].values, held["reference_similarity"].values, rtol=1e-10
+    )
 
 
 def test_reference_batch_does_not_change_the_result():
