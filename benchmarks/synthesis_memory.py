@@ -1,16 +1,20 @@
 """Benchmark: peak memory and time of ``synthesize()`` with many reference channels.
 
 Issue #10 measured 6.4 GB for a group of 2,013 references (N = 300); the
-references are now held once as float32 and streamed in batches at every
-step. Each stage runs in its own child process (peak resident memory is the
+references are now held once as float32 (in memory up to ``reference_memory``,
+else in a temporary file) and streamed in batches at every step. Each stage runs in its own child process (peak resident memory is the
 child's ``ru_maxrss``), on the same references:
 
 - ``import``: Python, NumPy, xarray and TensorFlow loaded, nothing else (the
   floor every stage pays);
 - ``in_graph``: the references copied into TensorFlow and the whole step
   compiled, whatever their size (the path for small reference sets);
-- ``streamed``: the default: above 256 MB of references, batches handed to
-  TensorFlow one at a time from the one NumPy copy;
+- ``streamed``: the references held in memory (``reference_memory`` large
+  enough), above 256 MB handed to TensorFlow one batch at a time from the one
+  NumPy copy;
+- ``file``: the library's default: beyond ``reference_memory`` (512 MiB) the
+  references are written to a temporary file and every step reads them from
+  there one batch at a time (memory bounded whatever the group size);
 - ``before`` (only with ``--before REV``): ``ensemblex/synthesis.py`` as it
   was at git revision ``REV`` (e.g. ``2aa3074``), loaded from ``git show``.
 
@@ -73,11 +77,14 @@ else:
     from ensemblex.synthesis import synthesize
     if stage == "in_graph":
         synthesis._IN_GRAPH_BYTES = float("inf")
+    if stage in ("in_graph", "streamed"):
+        kw["reference_memory"] = 2**40  # held in memory, whatever their size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         syn = synthesize(post, **kw)
     out["final_similarity"] = float(syn.attrs["final_similarity"])
     out["reference_batch"] = int(syn.attrs["reference_batch"])
+    out["reference_storage"] = syn.attrs["reference_storage"]
 out["seconds"] = time.perf_counter() - t
 out["peak_rss_mb"] = kb() / 1024
 print("RESULT " + json.dumps(out))
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args(argv)
 
-    stages = ["import", "in_graph", "streamed"]
+    stages = ["import", "in_graph", "streamed", "file"]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         before = ""
@@ -146,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         / (results["in_graph"]["peak_rss_mb"] - floor),
         "time_streamed_over_in_graph": results["streamed"]["seconds"]
         / results["in_graph"]["seconds"],
+        "memory_file_over_streamed": (results["file"]["peak_rss_mb"] - floor)
+        / (results["streamed"]["peak_rss_mb"] - floor),
+        "time_file_over_streamed": results["file"]["seconds"] / results["streamed"]["seconds"],
     }
     if "before" in results:
         ratios["memory_streamed_over_before"] = (results["streamed"]["peak_rss_mb"] - floor) / (

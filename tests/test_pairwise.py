@@ -808,6 +808,33 @@ def test_distributed_run_from_a_file_sends_no_large_graph(tmp_path: Any, dask_cl
         np.testing.assert_array_equal(stored[name].values, ref[name].values, err_msg=name)
 
 
+@pytest.mark.slow
+def test_ten_thousand_channels_from_a_file_send_no_large_graph(
+    tmp_path: Any, dask_client: Any
+) -> None:
+    """10,000 channels on a LocalCluster, Dask's own warning threshold: reads travel, not data.
+
+    300 channels against all 10,000 (a rectangle keeps the result small); the
+    same input held in memory (13 MB of parameters) does trigger the warning.
+    """
+    import ensemblex as ex
+
+    path = _posteriors_file(tmp_path / "post.nc", 1000, n_samples=160)
+    loaded = ex.fingerprint(open_dataset(path).load())
+    few = loaded.isel(channel=slice(0, 300))
+    ref = pairwise(few, other=loaded).compute(scheduler="threads")
+    with dask.config.set(scheduler=dask_client):
+        with pytest.warns(UserWarning, match="Sending large graph"):
+            pairwise(few, other=loaded).compute()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", "Sending large graph")
+            fp = ex.fingerprint(open_dataset(path))
+            assert fp.sizes["channel"] == 10_000
+            got = pairwise(few, other=fp).compute()
+    for name in MEASURES:
+        np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+
+
 # -- the registry: a stored measure is one entry ---------------------------------------------
 
 _NEW_MEASURE_CHILD = """
