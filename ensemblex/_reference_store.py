@@ -65,14 +65,14 @@ class _Backing:
         self.file.write(np.ascontiguousarray(bc, dtype=np.float32).tobytes())
 
     def read_into(self, k: int, out: np.ndarray) -> None:
-        """Reference ``k`` into the contiguous float32 ``(N, N)`` array ``out``."""
+        """References ``k, k + 1, ...`` into the contiguous float32 ``(m, N, N)`` array ``out``."""
         if self.file is None:
-            out[...] = self.array[k]  # type: ignore[index]
+            out[...] = self.array[k : k + out.shape[0]]  # type: ignore[index]
             return
         self.file.seek(k * self.ref_bytes)
         view = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
-        got = 0
-        while got < self.ref_bytes:  # a read may return less than asked
+        got, want = 0, out.shape[0] * self.ref_bytes
+        while got < want:  # a read may return less than asked
             n = self.file.readinto(view[got:])  # type: ignore[attr-defined]
             if not n:
                 raise OSError(f"the temporary reference file ended early (reference {k}).")
@@ -169,8 +169,11 @@ class ReferenceStore:
                 f"of shape {(self.n, self.n)}; got {out.dtype} {out.shape}."
             )
         view = out[: idx.size]
-        for k, src in enumerate(idx.tolist()):
-            self._backing.read_into(src, view[k])
+        # one read per run of consecutive references (all of them when none was dropped)
+        cuts = np.flatnonzero(np.diff(idx) != 1) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, idx.size], strict=True):
+            if hi > lo:
+                self._backing.read_into(int(idx[lo]), view[lo:hi])
         return view
 
     def __iter__(self) -> Iterator[np.ndarray]:

@@ -795,6 +795,8 @@ def _symmetrise(m: np.ndarray, ids: np.ndarray, measure: str) -> None:
     step = max(1, int(math.sqrt(_BLOCK_BYTES / 8)))
     for i in range(0, n, step):
         for j in range(i, n, step):
+            if np.array_equal(m[i : i + step, j : j + step], m[j : j + step, i : i + step].T):
+                continue  # already symmetric (a Pairwise store writes both halves): as is
             a = m[i : i + step, j : j + step].astype(np.float64)
             b = m[j : j + step, i : i + step].T.astype(np.float64)
             gap = np.abs(a - b) > _SYMMETRY_TOL * np.maximum(1.0, np.abs(a))
@@ -882,11 +884,18 @@ def _from_pairwise(
             inputs.pair_nmi = _host(lab.transpose("channel", "factor"), np.float32)
             inputs.pair_names = [str(f) for f in lab["factor"].values]
     elif fp is not None and "labels" in fp.data_vars:
-        # labels carried by the Fingerprints: their NMI with every Gaussian channel
-        lab = label_nmi(fp.isel(channel=rows), pairs=True)
-        inputs.label_nmi, inputs.factor_names, inputs.pair_nmi, inputs.pair_names = _split_pairs(
-            lab
-        )
+        # labels carried by the Fingerprints: their NMI with every Gaussian channel that
+        # has some information. label_nmi() is NaN under MIN_INFO bits, so channels
+        # well under it (half, a margin for the rounding of the two computations) are
+        # NaN without computing them: often a third of an ensemble's channels.
+        some = np.flatnonzero(info >= 0.5 * MIN_INFO)
+        lab = label_nmi(fp.isel(channel=rows[some]), pairs=True)
+        single, names, pair_values, pair_names = _split_pairs(lab)
+        inputs.label_nmi = np.full((rows.size, single.shape[1]), np.nan, dtype=np.float32)
+        inputs.label_nmi[some] = single
+        inputs.pair_nmi = np.full((rows.size, pair_values.shape[1]), np.nan, dtype=np.float32)
+        inputs.pair_nmi[some] = pair_values
+        inputs.factor_names, inputs.pair_names = names, pair_names
 
     def read() -> None:
         sel = positions[rows[informative]]

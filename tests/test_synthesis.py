@@ -518,6 +518,7 @@ def test_reference_store_reads_what_was_written(memory_bytes):
     kept = store.take(keep)
     assert kept.n_ref == 4 and kept.nbytes == 4 * 5 * 5 * 4
     np.testing.assert_array_equal(kept.read(1, 3), bc[keep][1:3])
+    np.testing.assert_array_equal(kept.read(0, 4, out=buffer), bc[keep])  # runs 0 | 2, 3 | 6
     np.testing.assert_array_equal(np.stack([r.copy() for r in kept]), bc[keep])
     np.testing.assert_array_equal(kept.take(np.array([3, 0])).as_array(), bc[[6, 0]])
     with pytest.raises(InputError, match="shape"):
