@@ -1034,7 +1034,15 @@ def cluster(
         Precomputed Pairwise results of the Fingerprints ``ds`` (e.g. read back
         from a Zarr store), so they are not computed again.
     cluster_method, xi, max_eps, eps, min_cluster_size, predecessor_correction
-        As in :class:`sklearn.cluster.OPTICS`.
+        As in :class:`sklearn.cluster.OPTICS`. ``xi`` is a steepness per point
+        of the OPTICS order, so it depends on how densely the ensemble samples
+        the space between groups: at 5,000 models (``benchmarks/scale.py
+        --channels 50000``) the way out of every group rose gradually through
+        10,000 channels that mix two factors, and ``xi=0.05`` kept only one of
+        five groups while ``xi=0.02`` found all five. With thousands of models,
+        look at the reachability (:func:`ensemblex.plot_structure`) and lower
+        ``xi``, or use ``cluster_method="dbscan"`` with an ``eps`` between the
+        valleys and the ridges.
     keep_similarity
         Keep the similarity matrix of the informative channels as the
         ``similarity`` variable; ``None``: when there are at most
