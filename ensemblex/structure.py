@@ -714,6 +714,33 @@ def _split_pairs(lab: xr.DataArray) -> tuple[np.ndarray, list[Hashable], np.ndar
     )
 
 
+def _label_nmi_with_information(
+    fp: xr.Dataset,
+    rows: np.ndarray,
+    info: np.ndarray,
+    labels: xr.Dataset | None,
+    *,
+    pairs: bool,
+) -> tuple[xr.DataArray, np.ndarray]:
+    """:func:`label_nmi` of the channels ``rows`` of ``fp`` that have some information.
+
+    ``label_nmi()`` is NaN under ``MIN_INFO`` bits, so channels well under it
+    (``info`` below half, a margin for the rounding of the two computations of
+    the information) are left out rather than computed: often a third of an
+    ensemble's channels. Returns the label NMI and the positions in ``rows``
+    it covers (see :func:`_rows_or_nan`).
+    """
+    some = np.flatnonzero(info >= 0.5 * MIN_INFO)
+    return label_nmi(fp.isel(channel=rows[some]), labels, pairs=pairs), some
+
+
+def _rows_or_nan(values: np.ndarray, some: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """float32 ``(rows.size, k)``: ``values`` at the positions ``some``, NaN elsewhere."""
+    out = np.full((rows.size, values.shape[1]), np.nan, dtype=np.float32)
+    out[some] = values
+    return out
+
+
 def _row_chunks(var: xr.DataArray) -> int | tuple[int, ...] | None:
     """Row chunks of a (lazy) matrix: Dask chunks, else the store's (encoding)."""
     if var.chunks is not None:
@@ -879,22 +906,16 @@ def _from_pairwise(
         if fp is not None:
             # label channels among the Fingerprints: pairs of factors too
             pair_fp = _pair_label_fingerprints(fp.isel(channel=label_cols))
-            gauss = fp.isel(channel=rows)
-            lab = label_nmi(gauss, pair_fp)
-            inputs.pair_nmi = _host(lab.transpose("channel", "factor"), np.float32)
+            lab, some = _label_nmi_with_information(fp, rows, info, pair_fp, pairs=False)
+            pair_values = _host(lab.transpose("channel", "factor"), np.float32)
+            inputs.pair_nmi = _rows_or_nan(pair_values, some, rows)
             inputs.pair_names = [str(f) for f in lab["factor"].values]
     elif fp is not None and "labels" in fp.data_vars:
-        # labels carried by the Fingerprints: their NMI with every Gaussian channel that
-        # has some information. label_nmi() is NaN under MIN_INFO bits, so channels
-        # well under it (half, a margin for the rounding of the two computations) are
-        # NaN without computing them: often a third of an ensemble's channels.
-        some = np.flatnonzero(info >= 0.5 * MIN_INFO)
-        lab = label_nmi(fp.isel(channel=rows[some]), pairs=True)
+        # labels carried by the Fingerprints: their NMI with every Gaussian channel
+        lab, some = _label_nmi_with_information(fp, rows, info, None, pairs=True)
         single, names, pair_values, pair_names = _split_pairs(lab)
-        inputs.label_nmi = np.full((rows.size, single.shape[1]), np.nan, dtype=np.float32)
-        inputs.label_nmi[some] = single
-        inputs.pair_nmi = np.full((rows.size, pair_values.shape[1]), np.nan, dtype=np.float32)
-        inputs.pair_nmi[some] = pair_values
+        inputs.label_nmi = _rows_or_nan(single, some, rows)
+        inputs.pair_nmi = _rows_or_nan(pair_values, some, rows)
         inputs.factor_names, inputs.pair_names = names, pair_names
 
     def read() -> None:

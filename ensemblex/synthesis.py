@@ -303,10 +303,10 @@ def _read_sources(
     k = 0
     for source in sources:
         for block in source.blocks():
-            for r in block:  # row statistics in float64, one (N, N) at a time
-                store.write(k, r)
-                row_log[k], row_log2[k] = _row_stats(r)
-                k += 1
+            for j, r in enumerate(block):
+                store.write(k + j, r)
+            row_log[k : k + len(block)], row_log2[k : k + len(block)] = _reference_row_logs(block)
+            k += len(block)
     return store, row_log, row_log2
 
 
@@ -318,6 +318,7 @@ def _references(
     directory: str | None = None,
 ) -> _References:
     """Reference fingerprints of one dataset or of several over the same samples."""
+    pooled = not isinstance(ds, xr.Dataset)
     if isinstance(ds, xr.Dataset):
         sources = [_source_one(ds, channels, "the dataset")]
     else:
@@ -338,7 +339,7 @@ def _references(
                 f"{_short(p.samples)}, dataset 0 has {_short(samples)}. Every reference must "
                 "fingerprint the same points in the same order."
             )
-    if isinstance(ds, xr.Dataset):
+    if not pooled:
         coords = sources[0].coords
     else:
         coords = xr.concat([p.coords for p in sources], dim="channel", join="outer", fill_value={})

@@ -304,6 +304,10 @@ def test_engine_pairwise_given_and_label_channels(tmp_path, planted: xr.Dataset)
     np.testing.assert_allclose(
         with_labels["label_nmi"].values, computed["label_nmi"].values, atol=1e-5
     )
+    # ... and with their Pairwise results given: label NMI read, pairs computed
+    given_both = both.repinfo.cluster(min_samples=MIN_SAMPLES, pairwise=both.repinfo.pairwise())
+    for var in ("label_nmi", "pair_nmi"):
+        np.testing.assert_allclose(given_both[var].values, computed[var].values, atol=1e-5)
     # Clusters of Fingerprints keep the parameters, and round-trip through netCDF
     assert "channel_mean" in computed and "bc" not in computed
     path = tmp_path / "cl.nc"
