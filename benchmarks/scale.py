@@ -133,7 +133,7 @@ def stage_compare(post_path: str, store: str) -> dict[str, Any]:
 
 def stage_cluster(post_path: str, store: str, out: str) -> dict[str, Any]:
     from ensemblex.fingerprints import fingerprint
-    from ensemblex.io import open_dataset, save
+    from ensemblex.io import open_dataset
     from ensemblex.structure import cluster
 
     pw = open_dataset(store, chunks={})
@@ -141,7 +141,13 @@ def stage_cluster(post_path: str, store: str, out: str) -> dict[str, Any]:
     fp = fingerprint(open_dataset(post_path, chunks={}))
     t0 = time.perf_counter()
     cl = cluster(fp, pairwise=pw)
-    seconds = time.perf_counter() - t0
+    return _cluster_record(cl, time.perf_counter() - t0, out)
+
+
+def _cluster_record(cl: Any, seconds: float, out: str) -> dict[str, Any]:
+    """Save the Clusters to ``out`` and describe them (the cluster stages' result)."""
+    from ensemblex.io import save
+
     save(cl, out, overwrite=True)
     return {
         "cluster_s": seconds,
@@ -150,6 +156,7 @@ def stage_cluster(post_path: str, store: str, out: str) -> dict[str, Any]:
         "min_samples": int(cl.attrs["min_samples"]),
         "min_samples_rule": cl.attrs["min_samples_rule"],
         "kept_similarity": "similarity" in cl,
+        "ordered_similarity": list(cl["ordered_similarity"].shape),
         "clusters_nc_bytes": os.path.getsize(out),
     }
 
@@ -265,23 +272,13 @@ def stage_synthetic_store(
 
 
 def stage_cluster_store(store: str, out: str) -> dict[str, Any]:
-    from ensemblex.io import open_dataset, save
+    from ensemblex.io import open_dataset
     from ensemblex.structure import cluster
 
     pw = open_dataset(store, chunks={})
     t0 = time.perf_counter()
     cl = cluster(pw)
-    seconds = time.perf_counter() - t0
-    save(cl, out, overwrite=True)
-    return {
-        "cluster_s": seconds,
-        "informative": int(cl["informative"].sum()),
-        "groups": int(cl.attrs["n_groups"]),
-        "min_samples": int(cl.attrs["min_samples"]),
-        "kept_similarity": "similarity" in cl,
-        "ordered_similarity": list(cl["ordered_similarity"].shape),
-        "clusters_nc_bytes": os.path.getsize(out),
-    }
+    return _cluster_record(cl, time.perf_counter() - t0, out)
 
 
 # -- (d) cluster() with defaults on a large ensemble: 10,000 channels from 1,000 models ---------
