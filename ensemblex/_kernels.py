@@ -71,6 +71,7 @@ __all__ = [
     "Rows",
     "StoredRows",
     "channel_logsums",
+    "floor_threshold",
     "floor_tiny",
     "product_run",
     "tile_logsum",
@@ -92,10 +93,10 @@ def floor_tiny(x: Any) -> Any:
     ([1.0, 0.5], True)
     """
     xp = get_namespace(x)
-    return xp.maximum(x, xp.asarray(_floor_threshold(xp, x.dtype), dtype=x.dtype))
+    return xp.maximum(x, xp.asarray(floor_threshold(xp, x.dtype), dtype=x.dtype))
 
 
-def _floor_threshold(xp: ModuleType, dtype: Any) -> float:
+def floor_threshold(xp: ModuleType, dtype: Any) -> float:
     """``2 sqrt(smallest normal)``: a product of two values above it is a normal number.
 
     The factor 2 leaves room for the rounding of ``exp(log t)``.
@@ -167,7 +168,7 @@ class GaussianRows:
             var = std * std  # v, relative
             half_mean = (0.5 * xp.exp(-0.5 * shift)) * mk  # mu / (2 sqrt(c))
             self._comps.append((half_mean, var, std, -2.0 * std))
-        self._log_threshold = math.log(_floor_threshold(xp, dtype))
+        self._log_threshold = math.log(floor_threshold(xp, dtype))
         self._label = None
         if label is not None:
             if tuple(label.shape) != (self.n_channels, self.n_samples):

@@ -139,6 +139,7 @@ class RepInfoAccessor:
         predecessor_correction: bool = True,
         keep_similarity: bool | None = None,
         metric: ClusterMeasure | None = None,
+        xi_window: int | Literal["auto"] = "auto",
     ) -> xr.Dataset:
         """OPTICS hotspots of the channels (paper Sec. 3.3).
 
@@ -146,8 +147,10 @@ class RepInfoAccessor:
         from ``pairwise``) or directly on a Pairwise dataset. The parameters
         are those of :func:`ensemblex.cluster`: ``measure`` is ``"nmi"`` (the
         default; distance ``-ln NMI``) or ``"vi"``; ``min_samples="auto"``
-        grows with the number of models (the rule used is in the attrs).
-        ``metric`` is the deprecated name of ``measure``.
+        grows with the number of models, and so does ``xi_window="auto"``,
+        the number of points over which the xi method measures steepness (the
+        rules used are in the attrs). ``metric`` is the deprecated name of
+        ``measure``.
 
         Returns
         -------
@@ -174,6 +177,7 @@ class RepInfoAccessor:
             min_cluster_size=min_cluster_size,
             predecessor_correction=predecessor_correction,
             keep_similarity=keep_similarity,
+            xi_window=xi_window,
         )
 
     def describe_groups(self, *, pairwise: xr.Dataset | None = None) -> pd.DataFrame:

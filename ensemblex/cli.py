@@ -127,19 +127,29 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _min_samples(text: str) -> int | None:
-    """``auto`` (``None``: the library's rule) or an integer >= 2."""
+def _auto_or_int(text: str, minimum: int) -> int | None:
+    """``auto`` (``None``: the library's rule) or an integer >= ``minimum``."""
     if text == "auto":
         return None
     try:
         value = int(text)
     except ValueError:
+        value = minimum - 1
+    if value < minimum:
         raise argparse.ArgumentTypeError(
-            f"expected 'auto' or an integer >= 2; got {text!r}"
-        ) from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 2; got {text!r}")
+            f"expected 'auto' or an integer >= {minimum}; got {text!r}"
+        )
     return value
+
+
+def _min_samples(text: str) -> int | None:
+    """``auto`` or an integer >= 2."""
+    return _auto_or_int(text, 2)
+
+
+def _xi_window(text: str) -> int | None:
+    """``auto`` or an integer >= 1."""
+    return _auto_or_int(text, 1)
 
 
 def _int_list(text: str) -> list[int]:
@@ -443,13 +453,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_min_samples(cl: Any) -> None:
-    """Say which ``min_samples`` the clustering used, and by which rule."""
-    used = cl.attrs.get("min_samples")
-    if used is None:
-        return
-    rule = cl.attrs.get("min_samples_rule")
-    _log(f"min_samples={used}" + (f" ({rule})" if rule else ""))
+def _log_cluster_rules(cl: Any) -> None:
+    """Say which ``min_samples`` and xi window the clustering used, and by which rules."""
+    for name in ("min_samples", "xi_window"):
+        used = cl.attrs.get(name)
+        if used is None:
+            continue
+        rule = cl.attrs.get(f"{name}_rule")
+        _log(f"{name}={used}" + (f" ({rule})" if rule else ""))
 
 
 def _log_groups(cl: Any, pw: Any) -> None:
@@ -491,12 +502,13 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
         measure=args.measure,
         # --min-samples auto (None): the library's rule, which the attrs record
         min_samples="auto" if args.min_samples is None else args.min_samples,
+        xi_window="auto" if args.xi_window is None else args.xi_window,
         min_info=args.min_info,
         pairwise=pw if fp is not None else None,
     )
     _save(cl, out, args.overwrite)
     n_groups = len({int(g) for g in cl["group"].values if g >= 0})
-    _log_min_samples(cl)
+    _log_cluster_rules(cl)
     _log(
         f"wrote {out}: {int(cl['informative'].sum())} informative channels of "
         f"{cl.sizes['channel']}, {n_groups} group(s)"
@@ -811,6 +823,14 @@ def _parser_cluster(add: Adder) -> None:
         metavar="auto|N",
         help="OPTICS min_samples (default: auto, grows with the number of models; the rule "
         "used is printed)",
+    )
+    p.add_argument(
+        "--xi-window",
+        type=_xi_window,
+        default=None,
+        metavar="auto|N",
+        help="points over which OPTICS' xi method measures steepness (default: auto, 1 "
+        "below 1,500 models, then round(models / 1000); the rule used is printed)",
     )
     _add_min_info(p, "channels under this information (bits) are dropped")
     _add_common(p)

@@ -4,7 +4,9 @@ Three layers, each usable alone:
 
 - :func:`cluster_matrix`, a pure function on a matrix of a measure (NMI or VI)
   or of distances between channels: OPTICS (:mod:`ensemblex.optics`, O(n^2)
-  time, no copy of the matrix) and scikit-learn's cluster extraction, the
+  time, no copy of the matrix) and the xi extraction of
+  :mod:`ensemblex.optics_xi` (scikit-learn's, with a steepness window) or
+  scikit-learn's DBSCAN-like cut, the
   central channel of each group, and the similarity matrix in OPTICS order
   reduced to at most ``max_pixels`` squared block means;
 - small readers of the inputs: a Pairwise dataset (lazy, e.g. a Zarr store)
@@ -14,7 +16,8 @@ Three layers, each usable alone:
 
 :func:`describe_groups` tells what each group carries, :func:`label_nmi`
 measures channels against ground-truth factors (and pairs of factors), and
-:func:`auto_min_samples` is the rule behind ``min_samples="auto"``.
+:func:`auto_min_samples` and :func:`auto_xi_window` are the rules behind
+``min_samples="auto"`` and ``xi_window="auto"``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .errors import InputError, InputTypeError
 from .estimators import MIN_INFO
 from .measures import MIN_NMI, ClusterMeasure, get_measure, resolve_alias
 from .optics import compute_optics_graph
+from .optics_xi import cluster_optics_xi
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +47,7 @@ __all__ = [
     "MIN_NMI",
     "ClusterResult",
     "auto_min_samples",
+    "auto_xi_window",
     "chance_label_nmi",
     "cluster",
     "cluster_matrix",
@@ -322,6 +327,73 @@ def _min_samples_rule(n_models: int | None, n_informative: int) -> tuple[int, st
     return value, rule
 
 
+#: models per point of the xi steepness window of ``xi_window="auto"``
+_MODELS_PER_WINDOW_POINT = 1000
+
+
+def _xi_window_rule(n_models: int | None) -> tuple[int, str]:
+    """``(xi_window, the rule in words)`` for ``xi_window="auto"``."""
+    if n_models is None or n_models <= 0:
+        return 1, "auto: no 'model' coordinate; 1 (steepness from point to point)"
+    # rounded half up (not Python's half to even): 1,500 models give 2, 2,500 give 3
+    value = max(1, math.floor(n_models / _MODELS_PER_WINDOW_POINT + 0.5))
+    return value, (
+        f"auto: max(1, round(M / {_MODELS_PER_WINDOW_POINT})) = {value} for M = {n_models} "
+        "models (1, the xi method's own steepness, below 1,500 models)"
+    )
+
+
+def auto_xi_window(ds: xr.Dataset | None = None, *, n_models: int | None = None) -> int:
+    """The steepness window of OPTICS' xi method, which grows with the number of models.
+
+    The xi method calls a point of the reachability plot steep when the
+    reachability changes by ``xi`` from it to the next point. The plot of an
+    ensemble of M models holds about M channels per group and, between
+    groups, about M times as many channels that are partly like both (for
+    instance channels that mix two factors): the climb out of a group is as
+    high as in a small ensemble but spread over many more points, and once
+    no single step is steep the groups are lost. ``xi_window`` measures
+    steepness over that many points instead (:func:`ensemblex.optics_xi.
+    cluster_optics_xi`). The rule::
+
+        xi_window = max(1, round(M / 1000))
+
+    (rounded half up) keeps the xi method's own definition (1) below 1,500
+    models, where the paper's xi = 0.05 recovers the planted groups.
+
+    Measured on :func:`ensemblex.testing.planted_ensemble` (five factors and two
+    mixed channels per model at 50, 200 and 5,000 models; three or four
+    factors and one mixed channel at 1,000 and 2,000), with ``min_samples``
+    by :func:`auto_min_samples`: at 5,000 models a window of 1 finds one of
+    the five factors, 3 finds four, 4 to 7 find exactly the five (ARI 1.0
+    on the pure channels), 10 adds a group of 97 mixed channels; at 2,000
+    models 1 to 5 find the three factors (ARI 0.999 at 1, 1.0 from 2); at
+    200 models 1 to 3 find the five factors and 5 leaves 14 % of their
+    channels as noise (so the window stays a small fraction of a group); at
+    50 and 1,000 models every window from 1 to 5 gives the same groups.
+
+    Parameters
+    ----------
+    ds
+        A dataset with a ``model`` coordinate along its channels (Fingerprints,
+        Pairwise ``model_a``, Clusters); or give ``n_models``.
+    n_models
+        The number of models M.
+
+    Examples
+    --------
+    >>> [auto_xi_window(n_models=m) for m in (50, 1000, 2000, 5000, 20000)]
+    [1, 1, 2, 5, 20]
+    """
+    if n_models is None:
+        if ds is None:
+            raise InputError("auto_xi_window needs a dataset or n_models=.")
+        n_models = _count_models(_models_of(ds))
+    elif isinstance(n_models, bool) or not isinstance(n_models, int | np.integer):
+        raise InputTypeError(f"n_models must be an integer; got {n_models!r}.")
+    return _xi_window_rule(n_models)[0]
+
+
 def _count_models(models: Any) -> int | None:
     if models is None:
         return None
@@ -398,14 +470,20 @@ def auto_min_samples(
     return _min_samples_rule(n_models, int(n_informative))[0]
 
 
+def _models_of(ds: xr.Dataset) -> Any:
+    """The model of each non-label channel (Pairwise ``model_a``, else ``model``), or None."""
+    a = "_a" if "info_a" in ds.data_vars else ""
+    kinds = ds[f"kind{a}"].values if f"kind{a}" in ds.coords else None
+    gauss = ~_is_label(kinds, ds.sizes[f"channel{a}"])
+    return ds[f"model{a}"].values[gauss] if f"model{a}" in ds.coords else None
+
+
 def _models_and_info(ds: xr.Dataset) -> tuple[Any, np.ndarray]:
     """``(model of each non-label channel or None, information of each, bits)``."""
     if "info_a" in ds.data_vars:  # Pairwise
         kinds = ds["kind_a"].values if "kind_a" in ds.coords else None
         gauss = ~_is_label(kinds, ds.sizes["channel_a"])
-        info = _host(ds["info_a"])[gauss]
-        models = ds["model_a"].values[gauss] if "model_a" in ds.coords else None
-        return models, info
+        return _models_of(ds), _host(ds["info_a"])[gauss]
     kinds = ds["kind"].values if "kind" in ds.coords else None
     gauss = ~_is_label(kinds, ds.sizes["channel"])
     if "info" in ds.data_vars:  # Clusters
@@ -414,8 +492,7 @@ def _models_and_info(ds: xr.Dataset) -> tuple[Any, np.ndarray]:
         from .fingerprints import info as info_fn
 
         info = _host(info_fn(ds.isel(channel=np.flatnonzero(gauss))))
-    models = ds["model"].values[gauss] if "model" in ds.coords else None
-    return models, info
+    return _models_of(ds), info
 
 
 # -- the pure function ---------------------------------------------------------------
@@ -542,6 +619,8 @@ def _check_cluster_options(
 ) -> tuple[str, float, float, float | None, int | float | None, bool]:
     cluster_method = check_option("cluster_method", cluster_method, ("xi", "dbscan"))
     xi = check_probability("xi", xi)
+    if xi >= 1.0:  # every rise would be infinitely steep
+        raise InputError(f"xi must be below 1 (a fraction of the reachability); got {xi!r}.")
     max_eps = check_probability("max_eps", max_eps, high=math.inf)
     if eps is not None:
         eps = check_probability("eps", eps, high=math.inf)
@@ -578,6 +657,7 @@ def cluster_matrix(
     predecessor_correction: bool = True,
     keep_similarity: bool = False,
     max_pixels: int = MAX_PIXELS,
+    xi_window: int = 1,
 ) -> ClusterResult:
     """OPTICS groups of the points of a symmetric matrix, as plain arrays.
 
@@ -585,9 +665,11 @@ def cluster_matrix(
     value (NMI: ``-ln(max(NMI, 1e-4))``; VI: ``max(VI, 0)``; see
     :mod:`ensemblex.measures`), 0 from a point to itself. The OPTICS graph is
     :func:`ensemblex.optics.compute_optics_graph` (scikit-learn's, in O(n^2)
-    time, without a distance copy of the matrix); the groups are scikit-learn's
-    ``cluster_optics_xi`` (or ``cluster_optics_dbscan``) of it, with the
-    parameters of :class:`sklearn.cluster.OPTICS`.
+    time, without a distance copy of the matrix); the groups are the xi method
+    of :func:`ensemblex.optics_xi.cluster_optics_xi` (scikit-learn's
+    ``cluster_optics_xi`` when ``xi_window=1``) or scikit-learn's
+    ``cluster_optics_dbscan``, with the parameters of
+    :class:`sklearn.cluster.OPTICS`.
 
     Parameters
     ----------
@@ -605,6 +687,9 @@ def cluster_matrix(
         Also return the full similarity matrix (n^2 float32 values).
     max_pixels
         Side of ``ordered_similarity``, at most.
+    xi_window
+        Points over which the xi method measures steepness (1: from one point
+        to the next, scikit-learn's; see :func:`auto_xi_window`).
 
     Returns
     -------
@@ -624,7 +709,7 @@ def cluster_matrix(
     >>> small.block_size, small.ordered_similarity.astype(float).round(3).tolist()
     (3, [[0.933, 0.01], [0.01, 0.933]])
     """
-    from sklearn.cluster import cluster_optics_dbscan, cluster_optics_xi
+    from sklearn.cluster import cluster_optics_dbscan
 
     x = np.asarray(matrix)
     if x.ndim != 2 or x.shape[0] != x.shape[1]:
@@ -646,6 +731,7 @@ def cluster_matrix(
             min_cluster_size=min_cluster_size,
             xi=xi,
             predecessor_correction=correction,
+            window=check_positive_int("xi_window", xi_window),
         )
     else:
         labels = cluster_optics_dbscan(
@@ -1018,6 +1104,7 @@ def cluster(
     predecessor_correction: bool = True,
     keep_similarity: bool | None = None,
     metric: ClusterMeasure | None = None,
+    xi_window: int | Literal["auto"] = "auto",
 ) -> xr.Dataset:
     """OPTICS hotspots: groups of channels that carry the same information.
 
@@ -1055,21 +1142,23 @@ def cluster(
         Precomputed Pairwise results of the Fingerprints ``ds`` (e.g. read back
         from a Zarr store), so they are not computed again.
     cluster_method, xi, max_eps, eps, min_cluster_size, predecessor_correction
-        As in :class:`sklearn.cluster.OPTICS`. ``xi`` is a steepness per point
-        of the OPTICS order, so it depends on how densely the ensemble samples
-        the space between groups: at 5,000 models (``benchmarks/scale.py
-        --channels 50000``) the way out of every group rose gradually through
-        10,000 channels that mix two factors, and ``xi=0.05`` kept only one of
-        five groups while ``xi=0.02`` found all five. With thousands of models,
-        look at the reachability (:func:`ensemblex.plot_structure`) and lower
-        ``xi``, or use ``cluster_method="dbscan"`` with an ``eps`` between the
-        valleys and the ridges.
+        As in :class:`sklearn.cluster.OPTICS`.
     keep_similarity
         Keep the similarity matrix of the informative channels as the
         ``similarity`` variable; ``None``: when there are at most
         :data:`KEEP_SIMILARITY_MAX` informative channels.
     metric
         Deprecated alias of ``measure``.
+    xi_window
+        Points of the OPTICS order over which the xi method measures
+        steepness (>= 1; 1 is scikit-learn's, from one point to the next), or
+        ``"auto"``: :func:`auto_xi_window`, 1 below 1,500 models and
+        ``round(M / 1000)`` from there. ``xi`` is a change per step, so with
+        thousands of models the climb out of a group, spread over the many
+        channels that lie between groups, has no steep step: at 5,000 models
+        (``benchmarks/scale.py --channels 50000``) a window of 1 kept one of
+        five planted groups and the rule's 5 kept all five. The value and the
+        rule used are in the attrs. Not used by ``cluster_method="dbscan"``.
 
     Returns
     -------
@@ -1105,7 +1194,8 @@ def cluster(
           :func:`ensemblex.plot.plot_cross` can compare two Clusters.
 
         Attrs: ``measure`` (and ``metric``, its old name), ``min_samples``,
-        ``min_samples_rule``, ``min_info``, ``n_groups``, the OPTICS
+        ``min_samples_rule``, ``xi_window`` and ``xi_window_rule`` (the xi
+        method), ``min_info``, ``n_groups``, the OPTICS
         parameters and ``optics_kwargs`` (those given).
 
     Raises
@@ -1140,6 +1230,10 @@ def cluster(
         )
     if not isinstance(min_samples, str):
         check_positive_int("min_samples", min_samples, minimum=2)
+    if isinstance(xi_window, str):
+        check_option("xi_window", xi_window, ("auto",))
+    else:
+        check_positive_int("xi_window", xi_window)
 
     fp: xr.Dataset | None = None
     if kind == "pairwise":
@@ -1158,6 +1252,9 @@ def cluster(
             inputs, read = _from_fingerprints(fp, name, min_info)
 
     min_samples_value, rule = _resolve_min_samples(min_samples, inputs)
+    window, window_rule = (
+        _xi_window_rule(inputs.n_models) if isinstance(xi_window, str) else (xi_window, "given")
+    )
     n_informative = int(inputs.informative.sum())
     if n_informative < max(min_samples_value, 2):
         raise InputError(
@@ -1180,6 +1277,7 @@ def cluster(
         min_cluster_size=min_cluster_size,
         predecessor_correction=correction,
         keep_similarity=bool(keep),
+        xi_window=window,
     )
     inputs.matrix = None  # the n^2 matrix goes before the dataset is assembled
     _chance_of_centrals(inputs, res, fp)
@@ -1209,6 +1307,9 @@ def cluster(
         "predecessor_correction": int(correction),
         "optics_kwargs": repr(given),
     }
+    if method == "xi":
+        attrs["xi_window"] = int(window)
+        attrs["xi_window_rule"] = window_rule
     if method == "dbscan":
         attrs["eps"] = max_eps if eps is None else eps
     if min_cluster_size is not None:

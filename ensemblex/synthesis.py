@@ -32,10 +32,13 @@ channel that closes it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +47,7 @@ import xarray as xr
 
 from . import estimators as est
 from ._checks import check_option, check_positive_int, check_probability
+from ._kernels import floor_threshold, floor_tiny
 from ._kinds import dataset_kind, require_kind
 from ._namespace import get_namespace, to_numpy
 from ._reference_store import DEFAULT_MEMORY_BYTES, ReferenceStore
@@ -69,6 +73,8 @@ Optimizer = Literal["sgd", "adam"]
 Settings = Literal["fast", "paper"]
 
 _LN2 = math.log(2.0)
+#: the largest Bhattacharyya distance a synthesised coefficient takes (float64)
+_MAX_DISTANCE = -math.log(floor_threshold(np, np.float64))
 #: synthesised information below this fraction of the mean reference information
 #: is reported as the low-information (NMI) hazard
 LOW_INFO_FRACTION = 0.1
@@ -303,7 +309,10 @@ def _read_sources(
     k = 0
     for source in sources:
         for block in source.blocks():
-            for j, r in enumerate(block):
+            # stored as float32 with no subnormal value (floor_tiny): a subnormal reference
+            # coefficient made every step 1.5 times slower (benchmarks/scale.py)
+            stored = floor_tiny(np.asarray(block, dtype=np.float32))
+            for j, r in enumerate(stored):
                 store.write(k + j, r)
             row_log[k : k + len(block)], row_log2[k : k + len(block)] = _reference_row_logs(block)
             k += len(block)
@@ -401,7 +410,11 @@ def _bc_rows_tf(tf: ModuleType, mean_r: Any, logvar_r: Any, mean: Any, logvar: A
     diff = mi - mj
     quad = diff * diff * tf.exp(-tf.maximum(li, lj)) / (4.0 * (1.0 + e))
     logdet = 0.25 * delta + 0.5 * tf.math.log((1.0 + e) / 2.0)
-    distance = tf.maximum(tf.reduce_sum(quad + logdet, axis=-1), 0.0)
+    # capped at -log t (t = 2 sqrt(smallest normal), about 353 in float64): no coefficient,
+    # and no product of a coefficient with one or with a stored reference, is subnormal,
+    # which would slow every step several times (docs/notes/kernels.md); each row sum
+    # (at least 1, from j = i) moves by at most N t
+    distance = tf.clip_by_value(tf.reduce_sum(quad + logdet, axis=-1), 0.0, _MAX_DISTANCE)
     return tf.exp(-distance)
 
 
@@ -421,8 +434,13 @@ def _self_terms(tf: ModuleType, s: Any) -> dict[str, Any]:
 
 def _reference_terms(tf: ModuleType, s: Any, ref_r: Any, log_r: Any, log2_r: Any) -> dict[str, Any]:
     """``j_sv``, ``i_v``, ``j_vv`` ``(C,)`` of references restricted to the rows of ``s``."""
+    return _terms_from_row_means(tf, tf.reduce_mean(ref_r * s[None], axis=-1), log_r, log2_r)
+
+
+def _terms_from_row_means(tf: ModuleType, joint: Any, log_r: Any, log2_r: Any) -> dict[str, Any]:
+    """``j_sv``, ``i_v``, ``j_vv`` ``(C,)`` from ``joint[c, i] = mean_j R_c[i, j] S[i, j]``."""
     return {
-        "j_sv": _neg_mean_log2(tf, tf.reduce_mean(ref_r * s[None], axis=-1)),
+        "j_sv": _neg_mean_log2(tf, joint),
         "i_v": -tf.reduce_mean(log_r, axis=-1),
         "j_vv": -tf.reduce_mean(log2_r, axis=-1),
     }
@@ -728,55 +746,144 @@ def _compile_block(
     return run_block
 
 
+class _Contractions:
+    """The two passes over a batch of references, in NumPy (float64), over a few threads.
+
+    ``joint[c, i] = mean_j R_c[i, j] S[i, j]`` (the row means behind ``j_sv``)
+    and ``sum_c G[c, i] R_c[i, j]`` (the references' part of the gradient
+    with respect to ``S``). They are the whole cost of a step; NumPy does them
+    about twice as fast as TensorFlow's generated loops on a CPU (about 6 ms
+    against 13 ms for 46 references of N = 300), and splitting a batch over
+    threads adds to that (NumPy releases the GIL). Each thread casts its
+    slice of the float32 batch into its own reused float64 buffer.
+    """
+
+    def __init__(self, batch: int, rows: int, n: int) -> None:
+        self.parts = max(1, min(batch, os.cpu_count() or 1, 8))
+        bounds = np.linspace(0, batch, self.parts + 1).astype(int)
+        self.slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        self.buffer = np.empty((batch, rows, n))
+        self.pool = ThreadPoolExecutor(self.parts) if self.parts > 1 else None
+
+    def _map(self, fn: Callable[[slice], np.ndarray], count: int) -> list[np.ndarray]:
+        live = [sl for sl in self.slices if sl.start < count]
+        live = [slice(sl.start, min(sl.stop, count)) for sl in live]
+        if self.pool is None or len(live) == 1:
+            return [fn(sl) for sl in live]
+        return list(self.pool.map(fn, live))
+
+    def joint(self, ref: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``(C_b, B)`` row means of ``ref * s``; keeps the float64 batch for :meth:`weighted`."""
+
+        def one(sl: slice) -> np.ndarray:
+            np.copyto(self.buffer[sl], ref[sl])
+            return np.einsum("cij,ij->ci", self.buffer[sl], s) / s.shape[1]
+
+        return np.concatenate(self._map(one, len(ref)))
+
+    def weighted(self, g: np.ndarray) -> np.ndarray:
+        """``(B, N)`` ``sum_c g[c, i] R_c[i, j] / N`` over the batch of the last :meth:`joint`."""
+        n = self.buffer.shape[2]
+
+        def one(sl: slice) -> np.ndarray:
+            return np.einsum("ci,cij->ij", g[sl], self.buffer[sl])
+
+        return sum(self._map(one, len(g))) / n  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
 def _host_block(
     tf: ModuleType, p: _Problem, refs: _References, state: _State, batch_rows: int | None
-) -> Any:
+) -> tuple[Any, Callable[[], None]]:
     """Like :func:`_compile_block`, with the references streamed from the store at every step.
 
     For references too large to copy into TensorFlow as well (or held in a
-    temporary file): only one batch at a time is read and handed to
-    TensorFlow. Same steps, same random rows, same results as the compiled
-    loop; a few function calls more per step.
+    temporary file): one batch at a time is read, and its two passes
+    (:class:`_Contractions`) run in NumPy; TensorFlow computes the
+    synthesised rows, the similarities from the row means with their
+    gradients (the same formulas as the compiled loop), and the optimiser's
+    step. Same steps, same random rows, same results as the compiled loop to
+    rounding. Returns the block runner and a function that frees its threads.
     """
+    rows_used = p.n if batch_rows is None else batch_rows
     # one reused buffer for a batch read from disk (in memory a batch is a view)
     buffer = None if refs.bc.in_memory else np.empty((p.batch, p.n, p.n), dtype=np.float32)
+    work = _Contractions(p.batch, rows_used, p.n)
     s_fn = tf.function(lambda rows: _synth_rows(tf, state.mean, state.logvar, rows))
 
+    @tf.function
+    def self_fn(s: Any) -> tuple[Any, Any]:
+        terms = _self_terms(tf, s)
+        return terms["i_s"], terms["j_ss"]
+
     @tf.function(jit_compile=_JIT is not False)
-    def part_fn(s: Any, ref_b: Any, log_b: Any, log2_b: Any) -> tuple[Any, Any]:
-        return _batch_sum(tf, p.measure, s, ref_b, log_b, log2_b, None, None)
+    def part_fn(i_s: Any, j_ss: Any, joint: Any, log_b: Any, log2_b: Any) -> tuple[Any, ...]:
+        # the batch's similarity sum and its gradient w.r.t. i_s, j_ss and the row means
+        with tf.GradientTape() as tape:
+            tape.watch([i_s, j_ss, joint])
+            terms = {"i_s": i_s, "j_ss": j_ss, **_terms_from_row_means(tf, joint, log_b, log2_b)}
+            part = tf.reduce_sum(_similarity_tf(tf, terms, p.measure))
+        # a measure without j_ss (information) has a zero gradient there, not None
+        zero = tf.UnconnectedGradients.ZERO
+        return (part, *tape.gradient(part, [i_s, j_ss, joint], unconnected_gradients=zero))
 
     @tf.function
-    def apply_fn(rows: Any, total: Any, grad_sim: Any) -> tuple[Any, Any]:
+    def apply_fn(rows: Any, total: Any, d_is: Any, d_jss: Any, grad_refs: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
             s = _synth_rows(tf, state.mean, state.logvar, rows)
+        with tf.GradientTape() as self_tape:  # the similarities' dependence through i_s, j_ss
+            self_tape.watch(s)
+            terms = _self_terms(tf, s)
+            linear = d_is * terms["i_s"] + d_jss * terms["j_ss"]
+        grad_sim = self_tape.gradient(linear, s) + grad_refs
         params = [state.mean, state.logvar]
         loss, value, grads = _loss_and_grads(tf, p, tape, s, total, grad_sim, params)
         return value, _guarded_update(tf, state, loss, value, grads)
 
+    def step() -> tuple[float, bool]:
+        rows = _sample_rows(tf, state, p.n, batch_rows)
+        pick = slice(None) if rows is None else rows.numpy()
+        s = s_fn(rows)
+        i_s, j_ss = self_fn(s)
+        s_np = s.numpy()
+        total, d_is, d_jss = 0.0, 0.0, 0.0
+        grad_refs = np.zeros_like(s_np)
+        for c0 in range(0, p.n_ref, p.batch):
+            c1 = min(c0 + p.batch, p.n_ref)
+            ref_b = refs.bc.read(c0, c1, out=buffer)[:, pick]
+            joint = work.joint(ref_b, s_np)
+            part, a, b, g = part_fn(
+                i_s, j_ss, joint, refs.row_log[c0:c1][:, pick], refs.row_log2[c0:c1][:, pick]
+            )
+            total, d_is, d_jss = total + float(part), d_is + float(a), d_jss + float(b)
+            grad_refs += work.weighted(g.numpy())
+        dtype = tf.float64
+        value, ok = apply_fn(
+            rows,
+            tf.constant(total, dtype),
+            tf.constant(d_is, dtype),
+            tf.constant(d_jss, dtype),
+            tf.constant(grad_refs),
+        )
+        return float(value), bool(ok)
+
     def run_block(n_steps: Any) -> tuple[Any, Any]:
         trace: list[float] = []
         for _ in range(int(n_steps)):
-            rows = _sample_rows(tf, state, p.n, batch_rows)
-            pick = slice(None) if rows is None else rows.numpy()
-            s = s_fn(rows)
-            total, grad = tf.zeros([], s.dtype), tf.zeros_like(s)
-            for c0 in range(0, p.n_ref, p.batch):
-                c1 = min(c0 + p.batch, p.n_ref)
-                part, g = part_fn(
-                    s,
-                    refs.bc.read(c0, c1, out=buffer)[:, pick],
-                    refs.row_log[c0:c1][:, pick],
-                    refs.row_log2[c0:c1][:, pick],
-                )
-                total, grad = total + part, grad + g
-            value, ok = apply_fn(rows, total, grad)
-            trace.append(float(value))
-            if not bool(ok):
+            value, ok = step()
+            trace.append(value)
+            if not ok:
                 return tf.constant(trace, tf.float64), tf.constant(False)
         return tf.constant(trace, tf.float64), tf.constant(True)
 
-    return run_block
+    return run_block, work.close
+
+
+def _nothing() -> None:
+    return None
 
 
 def _optimise(
@@ -814,12 +921,13 @@ def _optimise(
         in_graph=in_graph,
     )
     state = _State(tf, n, n_dims, seed, optimizer, learning_rate)
+    release: Callable[[], None] = _nothing
     if in_graph:
         work = steps * (n_ref + 3) * rows_used * n
         jit = _JIT if _JIT is not None else work >= _JIT_MIN_WORK
         run_block = _compile_block(tf, p, state, batch_rows, jit)
     else:
-        run_block = _host_block(tf, p, refs, state, batch_rows)
+        run_block, release = _host_block(tf, p, refs, state, batch_rows)
     # each call builds its own tf.function (it closes over this call's variables);
     # TensorFlow's "retracing" log message about that is expected, not a problem
     tf_logger = logging.getLogger("tensorflow")
@@ -844,6 +952,7 @@ def _optimise(
                 bar.set_postfix(similarity=f"{trace[-1]:.4f}")
     finally:
         tf_logger.setLevel(level)
+        release()
     source = state.good if nan_step >= 0 else [state.mean, state.logvar]
     trace_all = np.concatenate(pieces) if pieces else np.zeros(0)
     return source[0].numpy(), source[1].numpy(), trace_all, nan_step, p.batch

@@ -148,6 +148,8 @@ def test_top_level_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["compare", "post.nc", "--out", "pw.nc", "--channel-chunk", "0"], "--channel-chunk"),
         (["cluster", "pw.nc", "--out", "cl.nc", "--metric", "mi"], "invalid choice: 'mi'"),
         (["cluster", "pw.nc", "--out", "cl.nc", "--min-samples", "1"], "--min-samples"),
+        (["cluster", "pw.nc", "--out", "cl.nc", "--xi-window", "0"], "--xi-window"),
+        (["cluster", "pw.nc", "--out", "cl.nc", "--xi-window", "wide"], "--xi-window"),
         (["synthesize", "post.nc", "--out", "s.nc", "--steps", "ten"], "--steps"),
         (["synthesize", "post.nc", "--out", "s.nc", "--channels", "1,x"], "--channels"),
         (["train", "--dataset", "imagenet", "--out", "p.nc"], "invalid choice: 'imagenet'"),
@@ -749,6 +751,9 @@ def test_cluster_prints_min_samples_rule_and_the_groups_table(
     # 6 models: the rule gives min(round(20 * sqrt(6 / 50)), ceil(6 / 2)) = 3
     assert cl.attrs["min_samples"] == 3
     assert f"min_samples=3 ({cl.attrs['min_samples_rule']})" in err
+    # 6 models: the xi method's own steepness, said with its rule
+    assert cl.attrs["xi_window"] == 1
+    assert f"xi_window=1 ({cl.attrs['xi_window_rule']})" in err
     table = describe_groups(cl, pairwise=ex.open_dataset(pairwise_file))
     lines = stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["group", "size", "models"]

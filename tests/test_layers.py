@@ -43,6 +43,7 @@ BOTTOM = {
     "estimators",
     "measures",
     "optics",
+    "optics_xi",
     "_kernels",
     "_reference_store",
 }

@@ -13,6 +13,7 @@ from ensemblex.estimators import nmi as nmi_fn
 from ensemblex.measures import PAIRWISE_VARIABLES
 from ensemblex.structure import (
     auto_min_samples,
+    auto_xi_window,
     cluster,
     cluster_matrix,
     describe_groups,
@@ -509,6 +510,95 @@ def test_auto_min_samples_rule(ref_pw: xr.Dataset) -> None:
     assert "no 'model' coordinate" in cluster(anonymous).attrs["min_samples_rule"]
     with pytest.raises(ValueError, match="min_samples must be one of"):
         cluster(ref_pw, min_samples="often")
+
+
+# -- xi_window="auto" ------------------------------------------------------------------
+
+
+def test_auto_xi_window_rule(ref_pw: xr.Dataset) -> None:
+    assert [auto_xi_window(n_models=m) for m in (1, 50, 1000, 1499)] == [1] * 4
+    # rounded half up
+    assert [auto_xi_window(n_models=m) for m in (1500, 2000, 2500, 5000, 20_000)] == [
+        2,
+        2,
+        3,
+        5,
+        20,
+    ]
+    assert auto_xi_window(ref_pw) == 1  # 16 models
+    assert auto_xi_window(ref_pw.drop_vars(["model_a", "model_b"])) == 1
+    with pytest.raises(ValueError, match="needs a dataset or n_models"):
+        auto_xi_window()
+    with pytest.raises(TypeError, match="n_models must be an integer"):
+        auto_xi_window(n_models=2.5)  # type: ignore[arg-type]
+
+
+def _many_models_pairwise(n_models: int, seed: int = 0) -> xr.Dataset:
+    """A Pairwise dataset of 3 planted groups with one channel per model, NMI only."""
+    rng = np.random.default_rng(seed)
+    group = np.arange(n_models) % 3
+    between = 0.05 + rng.uniform(0, 0.02, (n_models,) * 2)
+    nmi = np.where(group[:, None] == group[None], 0.8, between)
+    nmi = ((nmi + nmi.T) / 2).astype(np.float32)
+    np.fill_diagonal(nmi, 1.0)
+    ids = np.arange(n_models)
+    return xr.Dataset(
+        {
+            "nmi": (("channel_a", "channel_b"), nmi),
+            "info_a": ("channel_a", np.ones(n_models)),
+            "info_b": ("channel_b", np.ones(n_models)),
+        },
+        coords={
+            "channel_a": ids,
+            "channel_b": ids,
+            "model_a": ("channel_a", ids),
+            "model_b": ("channel_b", ids),
+        },
+        attrs={"ensemblex_kind": "pairwise"},
+    )
+
+
+def test_cluster_xi_window_auto_given_and_recorded() -> None:
+    pw = _many_models_pairwise(2000)  # 2,000 models: the rule gives 2
+    auto = cluster(pw, min_samples=20)
+    assert auto.attrs["xi_window"] == 2
+    assert "M = 2000 models" in auto.attrs["xi_window_rule"]
+    # the groups are the pure function's with that window, and the planted ones
+    matrix = pw["nmi"].values
+    expected = cluster_matrix(matrix, min_samples=20, xi_window=2).labels
+    np.testing.assert_array_equal(auto["group"].values, expected)
+    truth = np.arange(2000) % 3
+    assert adjusted_rand_score(truth, auto["group"].values) == 1.0
+    given = cluster(pw, min_samples=20, xi_window=1)
+    assert given.attrs["xi_window"] == 1 and given.attrs["xi_window_rule"] == "given"
+    # window 1 is scikit-learn's extraction of the same OPTICS graph
+    from sklearn.cluster import cluster_optics_xi as sklearn_xi
+
+    res = cluster_matrix(matrix, min_samples=20)
+    labels, _ = sklearn_xi(
+        reachability=res.reachability,
+        predecessor=res.predecessor,
+        ordering=res.ordering,
+        min_samples=20,
+    )
+    np.testing.assert_array_equal(given["group"].values, labels)
+    # dbscan does not use the window: not recorded
+    cut = cluster(pw, min_samples=20, cluster_method="dbscan", max_eps=1.0)
+    assert "xi_window" not in cut.attrs
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"xi_window": 0}, ValueError, "xi_window"),
+        ({"xi_window": "wide"}, ValueError, "xi_window must be one of"),
+        ({"xi_window": 1.5}, TypeError, "xi_window"),
+        ({"xi": 1.0}, ValueError, "xi must be below 1"),
+    ],
+)
+def test_cluster_rejects_bad_xi_options(ref_pw: xr.Dataset, kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        cluster(ref_pw, **kwargs)
 
 
 def test_group_channels(ref_pw: xr.Dataset) -> None:
