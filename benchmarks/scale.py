@@ -155,6 +155,8 @@ def _cluster_record(cl: Any, seconds: float, out: str) -> dict[str, Any]:
         "groups": int(cl.attrs["n_groups"]),
         "min_samples": int(cl.attrs["min_samples"]),
         "min_samples_rule": cl.attrs["min_samples_rule"],
+        "xi_window": int(cl.attrs.get("xi_window", 1)),
+        "xi_window_rule": cl.attrs.get("xi_window_rule", ""),
         "kept_similarity": "similarity" in cl,
         "ordered_similarity": list(cl["ordered_similarity"].shape),
         "clusters_nc_bytes": os.path.getsize(out),
