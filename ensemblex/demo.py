@@ -298,7 +298,8 @@ def _cluster_stage(
             f"the trained ensemble has {n_informative} channel(s) with >= {min_info:g} bits of "
             "information; there is nothing to cluster. Train longer or with a smaller beta."
         )
-    # every setting is the library's: min_samples by its rule, which the attrs record
+    # every setting is the library's: min_samples and the xi window by their rules,
+    # which the attrs record
     cl = cluster(fp, pairwise=pw, min_info=min_info)
     run.say(
         f"clustered (OPTICS, min_samples={cl.attrs['min_samples']}: "
@@ -311,8 +312,9 @@ def _cluster_stage(
     table = describe_groups(cl, pairwise=pw)
     numbers["groups_table"] = table.to_dict(orient="records")
     numbers["min_samples"] = int(cl.attrs["min_samples"])
-    if "min_samples_rule" in cl.attrs:
-        numbers["min_samples_rule"] = str(cl.attrs["min_samples_rule"])
+    for key in ("min_samples_rule", "xi_window", "xi_window_rule"):
+        if key in cl.attrs:
+            numbers[key] = cl.attrs[key] if key == "xi_window" else str(cl.attrs[key])
     if len(table):
         # what each group carries, decoded from its central channel
         from .models import load_ensemble

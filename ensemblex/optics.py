@@ -5,9 +5,11 @@
 (ordering, core distances, reachability, predecessor), value for value, tie
 for tie: scikit-learn's implementation re-validates the whole matrix at every
 step of its loop, so its cost grows as n^3; here each step is one vectorised
-update of one row. Cluster extraction stays scikit-learn's own
-(``cluster_optics_xi``, ``cluster_optics_dbscan``), so groups mean exactly
-what they mean there.
+update of one row. Cluster extraction is scikit-learn's
+``cluster_optics_dbscan``, or the xi method of
+:func:`ensemblex.optics_xi.cluster_optics_xi` (scikit-learn's
+``cluster_optics_xi`` plus a steepness window for large ensembles, equal to
+it with a window of 1), so groups mean what they mean there.
 
 The matrix is read, never copied: a float32 matrix stays float32 (each row is
 promoted to float64 when it is used, as scikit-learn promotes the whole

@@ -175,8 +175,8 @@ def collect_numbers(run_dir: str | Path) -> dict[str, Any]:
     Reads ``clusters.nc`` (else ``pairwise.nc``) and ``summary.json`` when
     present. With Clusters: ``groups_table`` holds
     :func:`ensemblex.describe_groups` (its coherence from ``pairwise.nc`` when
-    the folder has it), ``min_samples`` and ``min_samples_rule`` come from the
-    Clusters' attributes.
+    the folder has it), ``min_samples``, ``xi_window`` and their rules come
+    from the Clusters' attributes.
     """
     run_dir = Path(run_dir)
     numbers: dict[str, Any] = {}
@@ -198,7 +198,7 @@ def collect_numbers(run_dir: str | Path) -> dict[str, Any]:
         numbers["groups"] = len(groups)
         if "model" in cl.coords:
             numbers["models"] = int(np.unique(np.asarray(cl["model"].values)).size)
-        for key in ("min_samples", "min_samples_rule"):
+        for key in ("min_samples", "min_samples_rule", "xi_window", "xi_window_rule"):
             if key in cl.attrs:
                 numbers[key] = _clean(cl.attrs[key])
         rows = []
@@ -319,6 +319,11 @@ def _summary_section(numbers: Mapping[str, Any]) -> str:
         rule = numbers.get("min_samples_rule")
         rows.append(
             ["OPTICS min_samples", f"{numbers['min_samples']}" + (f" ({rule})" if rule else "")]
+        )
+    if "xi_window" in numbers:
+        rule = numbers.get("xi_window_rule")
+        rows.append(
+            ["OPTICS xi window", f"{numbers['xi_window']}" + (f" ({rule})" if rule else "")]
         )
     best = numbers.get("best_label_nmi")
     if best:

@@ -74,7 +74,7 @@ def synthesize_group(
     >>> numbers["reference_channels"], syn.sizes["latent"], sorted(numbers["label_nmi"])
     ([0, 4, 8], 2, ['z0', 'z1', 'z2'])
     """
-    from .fingerprints import fingerprint, label_fingerprints
+    from .fingerprints import fingerprint, label_fingerprints, select_channels
     from .pairwise import pairwise
     from .synthesis import synthesize
 
@@ -92,7 +92,7 @@ def synthesize_group(
         seed=seed,
         progress=progress,
     )
-    among = pairwise(fp.sel(channel=ids)).compute()
+    among = pairwise(select_channels(fp, ids)).compute()
     nmi_refs = np.asarray(among["nmi"].values, dtype=float)
     off_diagonal = nmi_refs[~np.eye(len(nmi_refs), dtype=bool)]
     ref_nmi = np.asarray(syn["reference_nmi"].values, dtype=float)

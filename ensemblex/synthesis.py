@@ -52,6 +52,7 @@ from ._kinds import dataset_kind, require_kind
 from ._namespace import get_namespace, to_numpy
 from ._reference_store import DEFAULT_MEMORY_BYTES, ReferenceStore
 from .errors import InputError, InputTypeError
+from .fingerprints import select_channels
 from .measures import ObjectiveMeasure, get_measure, measure_names, resolve_alias
 from .posteriors import posteriors, validate_posteriors
 
@@ -243,7 +244,8 @@ def _from_fingerprints(ds: xr.Dataset, channels: Any, what: str) -> _Source:
             "fingerprints over the same points in the same order."
         )
     ids = _select_ids(channels, _channel_ids(ds), what)
-    sel = ds if ids is None else ds.sel(channel=ids)
+    # only the chosen channels of a lazy bc are computed, not every block they fall in
+    sel = ds if ids is None else select_channels(ds, ids)
     data = sel["bc"].transpose("channel", "sample_i", "sample_j").data
     count, n = int(data.shape[0]), int(si.size)
     step = max(1, _READ_BYTES // (n * n * 4))
@@ -309,8 +311,9 @@ def _read_sources(
     k = 0
     for source in sources:
         for block in source.blocks():
-            # stored as float32 with no subnormal value (floor_tiny): a subnormal reference
-            # coefficient made every step 1.5 times slower (benchmarks/scale.py)
+            # stored as float32 with no subnormal value (floor_tiny), as the engine keeps its
+            # stored fingerprints: arithmetic on subnormals is many times slower
+            # (docs/notes/kernels.md, docs/notes/synthesis.md)
             stored = floor_tiny(np.asarray(block, dtype=np.float32))
             for j, r in enumerate(stored):
                 store.write(k + j, r)
@@ -553,6 +556,8 @@ class _Problem:
 
 
 def _reference_batch(requested: int | None, n_ref: int, rows: int, n: int) -> int:
+    # streamed batches stay this size too: 93 references per batch (64 MB of float64)
+    # made the NumPy passes slower than 46 (0.65 against 0.55 s per step at N = 300)
     if requested is not None:
         return min(requested, n_ref)
     return max(1, min(n_ref, _BATCH_WORK // max(rows * n, 1)))
@@ -809,9 +814,30 @@ def _host_block(
     rounding. Returns the block runner and a function that frees its threads.
     """
     rows_used = p.n if batch_rows is None else batch_rows
-    # one reused buffer for a batch read from disk (in memory a batch is a view)
-    buffer = None if refs.bc.in_memory else np.empty((p.batch, p.n, p.n), dtype=np.float32)
+    # from disk, the next batch is read (in another thread, into the other of two reused
+    # buffers) while this one is worked on; in memory a batch is a view
+    on_disk = not refs.bc.in_memory
+    buffers = [np.empty((p.batch, p.n, p.n), dtype=np.float32) for _ in range(2 * on_disk)]
+    reader = ThreadPoolExecutor(1) if on_disk else None
+    starts = list(range(0, p.n_ref, p.batch))
     work = _Contractions(p.batch, rows_used, p.n)
+
+    def read(k: int) -> np.ndarray:
+        c0 = starts[k]
+        out = buffers[k % 2] if on_disk else None
+        return refs.bc.read(c0, min(c0 + p.batch, p.n_ref), out=out)
+
+    def batches() -> Iterator[tuple[int, np.ndarray]]:
+        if reader is None:
+            yield from ((c0, read(k)) for k, c0 in enumerate(starts))
+            return
+        pending = reader.submit(read, 0)
+        for k, c0 in enumerate(starts):
+            ready = pending.result()
+            if k + 1 < len(starts):
+                pending = reader.submit(read, k + 1)
+            yield c0, ready
+
     s_fn = tf.function(lambda rows: _synth_rows(tf, state.mean, state.logvar, rows))
 
     @tf.function
@@ -851,9 +877,9 @@ def _host_block(
         s_np = s.numpy()
         total, d_is, d_jss = 0.0, 0.0, 0.0
         grad_refs = np.zeros_like(s_np)
-        for c0 in range(0, p.n_ref, p.batch):
-            c1 = min(c0 + p.batch, p.n_ref)
-            ref_b = refs.bc.read(c0, c1, out=buffer)[:, pick]
+        for c0, batch in batches():
+            c1 = c0 + len(batch)
+            ref_b = batch[:, pick]
             joint = work.joint(ref_b, s_np)
             part, a, b, g = part_fn(
                 i_s, j_ss, joint, refs.row_log[c0:c1][:, pick], refs.row_log2[c0:c1][:, pick]
@@ -879,7 +905,12 @@ def _host_block(
                 return tf.constant(trace, tf.float64), tf.constant(False)
         return tf.constant(trace, tf.float64), tf.constant(True)
 
-    return run_block, work.close
+    def close() -> None:
+        work.close()
+        if reader is not None:
+            reader.shutdown()
+
+    return run_block, close
 
 
 def _nothing() -> None:

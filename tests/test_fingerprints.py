@@ -463,3 +463,50 @@ def test_block_kernel_is_namespace_clean(backend, rng):
         expected = estimators.bhattacharyya(*pair, multivariate=True)[2:6]
         expected = expected * estimators.label_coefficients(labels[c])[2:6]
         np.testing.assert_allclose(got[c], expected, atol=2e-6, rtol=1e-5)
+
+
+# -- select_channels: a lazy bc computes only the chosen channels -------------------------
+
+
+def test_select_channels_computes_only_the_chosen_channels(monkeypatch) -> None:
+    import dask
+
+    from ensemblex import fingerprints as fmod
+    from ensemblex.fingerprints import select_channels
+    from ensemblex.testing import planted_ensemble
+
+    post = planted_ensemble(n_models=12, n_latent=5, n_samples=40, seed=3)
+    fp = fingerprint(post, channel_chunk=8)  # 60 channels in 8 blocks
+    ids = [3, 17, 29, 44, 50]  # one channel from each of 5 full blocks
+    expected = fp["bc"].sel(channel=ids).values
+    computed: list[int] = []
+    original = fmod._bc_block
+
+    def counting(mean_i, *args, **kwargs):
+        computed.append(int(mean_i.shape[0]))
+        return original(mean_i, *args, **kwargs)
+
+    monkeypatch.setattr(fmod, "_bc_block", counting)
+    fresh = fingerprint(post, channel_chunk=8)
+    with dask.config.set(scheduler="sync"):
+        plain = fresh["bc"].sel(channel=ids).values
+        n_plain = sum(computed)
+        computed.clear()
+        some = select_channels(fresh, ids)
+        got = some["bc"].values
+    assert n_plain == 5 * 8  # .sel computes every block a chosen channel falls in
+    assert sum(computed) == len(ids)  # select_channels: the chosen channels only
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(plain, expected)
+    assert some["channel"].values.tolist() == ids
+    assert some["bc"].attrs == fp["bc"].attrs
+    for name in ("channel_mean", "channel_logvar", "model", "latent"):
+        np.testing.assert_array_equal(some[name].values, fp[name].sel(channel=ids).values)
+
+
+def test_select_channels_of_a_bc_in_memory_is_sel() -> None:
+    from ensemblex.fingerprints import select_channels
+    from ensemblex.testing import planted_ensemble
+
+    fp = fingerprint(planted_ensemble(n_models=3, n_latent=4, n_samples=20)).compute()
+    xr.testing.assert_identical(select_channels(fp, [1, 5]), fp.sel(channel=[1, 5]))

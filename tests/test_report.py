@@ -146,6 +146,8 @@ def test_report_summary_shows_min_samples_and_its_rule(run_dir: Path) -> None:
     assert summary["informative channels"] == str(int(cl["informative"].sum()))
     assert summary["groups"] == str(cl.attrs["n_groups"])
     assert summary["OPTICS min_samples"] == "6 (given)"  # the clusters' min_samples_rule
+    rule = cl.attrs["xi_window_rule"]  # auto: the rule in words, shown with the value
+    assert rule.startswith("auto") and summary["OPTICS xi window"] == f"1 ({rule})"
 
 
 def test_report_says_traversals_need_the_models(run_dir: Path) -> None:
