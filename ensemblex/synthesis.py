@@ -814,29 +814,13 @@ def _host_block(
     rounding. Returns the block runner and a function that frees its threads.
     """
     rows_used = p.n if batch_rows is None else batch_rows
-    # from disk, the next batch is read (in another thread, into the other of two reused
-    # buffers) while this one is worked on; in memory a batch is a view
-    on_disk = not refs.bc.in_memory
-    buffers = [np.empty((p.batch, p.n, p.n), dtype=np.float32) for _ in range(2 * on_disk)]
-    reader = ThreadPoolExecutor(1) if on_disk else None
-    starts = list(range(0, p.n_ref, p.batch))
+    # one reused buffer for a batch read from disk (in memory a batch is a view)
+    buffer = None if refs.bc.in_memory else np.empty((p.batch, p.n, p.n), dtype=np.float32)
     work = _Contractions(p.batch, rows_used, p.n)
 
-    def read(k: int) -> np.ndarray:
-        c0 = starts[k]
-        out = buffers[k % 2] if on_disk else None
-        return refs.bc.read(c0, min(c0 + p.batch, p.n_ref), out=out)
-
     def batches() -> Iterator[tuple[int, np.ndarray]]:
-        if reader is None:
-            yield from ((c0, read(k)) for k, c0 in enumerate(starts))
-            return
-        pending = reader.submit(read, 0)
-        for k, c0 in enumerate(starts):
-            ready = pending.result()
-            if k + 1 < len(starts):
-                pending = reader.submit(read, k + 1)
-            yield c0, ready
+        for c0 in range(0, p.n_ref, p.batch):
+            yield c0, refs.bc.read(c0, min(c0 + p.batch, p.n_ref), out=buffer)
 
     s_fn = tf.function(lambda rows: _synth_rows(tf, state.mean, state.logvar, rows))
 
@@ -905,12 +889,7 @@ def _host_block(
                 return tf.constant(trace, tf.float64), tf.constant(False)
         return tf.constant(trace, tf.float64), tf.constant(True)
 
-    def close() -> None:
-        work.close()
-        if reader is not None:
-            reader.shutdown()
-
-    return run_block, close
+    return run_block, work.close
 
 
 def _nothing() -> None:
