@@ -2,8 +2,9 @@
 
 Issue #10 measured 6.4 GB for a group of 2,013 references (N = 300); the
 references are now held once as float32 (in memory up to ``reference_memory``,
-else in a temporary file) and streamed in batches at every step. Each stage runs in its own child process (peak resident memory is the
-child's ``ru_maxrss``), on the same references:
+else in a temporary file) and streamed in batches at every step. Each stage
+runs in its own child process (peak resident memory is the child's
+``ru_maxrss``), on the same references:
 
 - ``import``: Python, NumPy, xarray and TensorFlow loaded, nothing else (the
   floor every stage pays);

@@ -311,10 +311,11 @@ def _cluster_stage(
     # what each group is: one record per group (describe_groups), for the report
     table = describe_groups(cl, pairwise=pw)
     numbers["groups_table"] = table.to_dict(orient="records")
-    numbers["min_samples"] = int(cl.attrs["min_samples"])
-    for key in ("min_samples_rule", "xi_window", "xi_window_rule"):
-        if key in cl.attrs:
-            numbers[key] = cl.attrs[key] if key == "xi_window" else str(cl.attrs[key])
+    for name in ("min_samples", "xi_window"):  # the value and the rule that chose it
+        if name in cl.attrs:
+            numbers[name] = int(cl.attrs[name])
+        if f"{name}_rule" in cl.attrs:
+            numbers[f"{name}_rule"] = str(cl.attrs[f"{name}_rule"])
     if len(table):
         # what each group carries, decoded from its central channel
         from .models import load_ensemble

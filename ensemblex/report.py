@@ -315,16 +315,10 @@ def _summary_section(numbers: Mapping[str, Any]) -> str:
         rows.append(["groups", numbers["groups"]])
         central = numbers.get("central_channels", [])
         rows.append(["central channels", ", ".join(r["central"] for r in central) or "-"])
-    if "min_samples" in numbers:
-        rule = numbers.get("min_samples_rule")
-        rows.append(
-            ["OPTICS min_samples", f"{numbers['min_samples']}" + (f" ({rule})" if rule else "")]
-        )
-    if "xi_window" in numbers:
-        rule = numbers.get("xi_window_rule")
-        rows.append(
-            ["OPTICS xi window", f"{numbers['xi_window']}" + (f" ({rule})" if rule else "")]
-        )
+    for name, label in (("min_samples", "OPTICS min_samples"), ("xi_window", "OPTICS xi window")):
+        if name in numbers:
+            rule = numbers.get(f"{name}_rule")
+            rows.append([label, f"{numbers[name]}" + (f" ({rule})" if rule else "")])
     best = numbers.get("best_label_nmi")
     if best:
         shown = ", ".join(

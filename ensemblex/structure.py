@@ -470,23 +470,25 @@ def auto_min_samples(
     return _min_samples_rule(n_models, int(n_informative))[0]
 
 
-def _models_of(ds: xr.Dataset) -> Any:
-    """The model of each non-label channel (Pairwise ``model_a``, else ``model``), or None."""
+def _non_label(ds: xr.Dataset) -> tuple[str, np.ndarray]:
+    """``(suffix, mask)``: ``"_a"`` for Pairwise (else ``""``), True for non-label channels."""
     a = "_a" if "info_a" in ds.data_vars else ""
     kinds = ds[f"kind{a}"].values if f"kind{a}" in ds.coords else None
-    gauss = ~_is_label(kinds, ds.sizes[f"channel{a}"])
+    return a, ~_is_label(kinds, ds.sizes[f"channel{a}"])
+
+
+def _models_of(ds: xr.Dataset) -> Any:
+    """The model of each non-label channel (Pairwise ``model_a``, else ``model``), or None."""
+    a, gauss = _non_label(ds)
     return ds[f"model{a}"].values[gauss] if f"model{a}" in ds.coords else None
 
 
 def _models_and_info(ds: xr.Dataset) -> tuple[Any, np.ndarray]:
     """``(model of each non-label channel or None, information of each, bits)``."""
-    if "info_a" in ds.data_vars:  # Pairwise
-        kinds = ds["kind_a"].values if "kind_a" in ds.coords else None
-        gauss = ~_is_label(kinds, ds.sizes["channel_a"])
-        return _models_of(ds), _host(ds["info_a"])[gauss]
-    kinds = ds["kind"].values if "kind" in ds.coords else None
-    gauss = ~_is_label(kinds, ds.sizes["channel"])
-    if "info" in ds.data_vars:  # Clusters
+    a, gauss = _non_label(ds)
+    if a:  # Pairwise
+        info = _host(ds["info_a"])[gauss]
+    elif "info" in ds.data_vars:  # Clusters
         info = _host(ds["info"])[gauss]
     else:
         from .fingerprints import info as info_fn

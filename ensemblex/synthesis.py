@@ -817,11 +817,6 @@ def _host_block(
     # one reused buffer for a batch read from disk (in memory a batch is a view)
     buffer = None if refs.bc.in_memory else np.empty((p.batch, p.n, p.n), dtype=np.float32)
     work = _Contractions(p.batch, rows_used, p.n)
-
-    def batches() -> Iterator[tuple[int, np.ndarray]]:
-        for c0 in range(0, p.n_ref, p.batch):
-            yield c0, refs.bc.read(c0, min(c0 + p.batch, p.n_ref), out=buffer)
-
     s_fn = tf.function(lambda rows: _synth_rows(tf, state.mean, state.logvar, rows))
 
     @tf.function
@@ -861,9 +856,9 @@ def _host_block(
         s_np = s.numpy()
         total, d_is, d_jss = 0.0, 0.0, 0.0
         grad_refs = np.zeros_like(s_np)
-        for c0, batch in batches():
-            c1 = c0 + len(batch)
-            ref_b = batch[:, pick]
+        for c0 in range(0, p.n_ref, p.batch):
+            c1 = min(c0 + p.batch, p.n_ref)
+            ref_b = refs.bc.read(c0, c1, out=buffer)[:, pick]
             joint = work.joint(ref_b, s_np)
             part, a, b, g = part_fn(
                 i_s, j_ss, joint, refs.row_log[c0:c1][:, pick], refs.row_log2[c0:c1][:, pick]
