@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reference-memory",
         type=int,
         default=None,
-        help="synthesize(reference_memory=...) in bytes (default: the library's, 512 MiB)",
+        help="synthesize(reference_memory=...) in bytes (default: the library's, 1 GiB)",
     )
     parser.add_argument("--skip-optics", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")

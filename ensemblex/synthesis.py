@@ -21,7 +21,7 @@ the default measure and behind the default optimiser settings are in
 Memory: the references are held once as float32 and streamed in batches at
 every step (:func:`synthesize`'s ``reference_batch``), so a step's working
 memory does not grow with the number of references. Beyond a budget
-(``reference_memory``, 512 MiB) they are held in a temporary file instead of
+(``reference_memory``, 1 GiB) they are held in a temporary file instead of
 in memory and read one batch at a time (:mod:`ensemblex._reference_store`), so
 a run's memory is bounded whatever the size of the group.
 
@@ -32,6 +32,7 @@ channel that closes it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -51,6 +52,7 @@ from ._kernels import floor_threshold, floor_tiny
 from ._kinds import dataset_kind, require_kind
 from ._namespace import get_namespace, to_numpy
 from ._reference_store import DEFAULT_MEMORY_BYTES, ReferenceStore
+from ._threads import one_blas_thread_in_pools
 from .errors import InputError, InputTypeError
 from .fingerprints import select_channels
 from .measures import ObjectiveMeasure, get_measure, measure_names, resolve_alias
@@ -756,11 +758,14 @@ class _Contractions:
 
     ``joint[c, i] = mean_j R_c[i, j] S[i, j]`` (the row means behind ``j_sv``)
     and ``sum_c G[c, i] R_c[i, j]`` (the references' part of the gradient
-    with respect to ``S``). They are the whole cost of a step; NumPy does them
-    about twice as fast as TensorFlow's generated loops on a CPU (about 6 ms
-    against 13 ms for 46 references of N = 300), and splitting a batch over
-    threads adds to that (NumPy releases the GIL). Each thread casts its
-    slice of the float32 batch into its own reused float64 buffer.
+    with respect to ``S``). They are the whole cost of a step. Each is one
+    matrix-vector product per row ``i`` (over the batch's ``R_c[i, :]``), run
+    as a batched ``matmul`` (BLAS, one thread per slice): about 3 ms for 46
+    references of N = 300, against 5-7 ms for the same sums as ``einsum``
+    and 13 ms in TensorFlow's generated loops (docs/notes/synthesis.md). A
+    batch is split over threads (NumPy releases the GIL); each thread casts
+    its slice of the float32 batch into its own part of a reused float64
+    buffer, so the sums are exact float64 sums of float64 products.
     """
 
     def __init__(self, batch: int, rows: int, n: int) -> None:
@@ -775,23 +780,39 @@ class _Contractions:
         live = [slice(sl.start, min(sl.stop, count)) for sl in live]
         if self.pool is None or len(live) == 1:
             return [fn(sl) for sl in live]
-        return list(self.pool.map(fn, live))
 
-    def joint(self, ref: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """``(C_b, B)`` row means of ``ref * s``; keeps the float64 batch for :meth:`weighted`."""
+        def one_thread(sl: slice) -> np.ndarray:
+            with one_blas_thread_in_pools():
+                return fn(sl)
+
+        return list(self.pool.map(one_thread, live))
+
+    def joint(
+        self, read: Callable[[int, int], np.ndarray], count: int, s: np.ndarray
+    ) -> np.ndarray:
+        """``(count, B)`` row means of ``R_c * s`` over the batch's references ``0..count-1``.
+
+        ``read(lo, hi)`` gives references ``lo..hi-1`` of the batch (float32); each
+        thread reads its own slice (from the temporary file, in parallel). Keeps the
+        float64 batch for :meth:`weighted`.
+        """
 
         def one(sl: slice) -> np.ndarray:
-            np.copyto(self.buffer[sl], ref[sl])
-            return np.einsum("cij,ij->ci", self.buffer[sl], s) / s.shape[1]
+            np.copyto(self.buffer[sl], read(sl.start, sl.stop))
+            # row i: (C_t, N) @ (N,) for every i at once -> (B, C_t, 1)
+            sums = np.matmul(self.buffer[sl].transpose(1, 0, 2), s[:, :, None])
+            return sums[:, :, 0].T / s.shape[1]
 
-        return np.concatenate(self._map(one, len(ref)))
+        return np.concatenate(self._map(one, count))
 
     def weighted(self, g: np.ndarray) -> np.ndarray:
         """``(B, N)`` ``sum_c g[c, i] R_c[i, j] / N`` over the batch of the last :meth:`joint`."""
         n = self.buffer.shape[2]
 
         def one(sl: slice) -> np.ndarray:
-            return np.einsum("ci,cij->ij", g[sl], self.buffer[sl])
+            # row i: (C_t,) @ (C_t, N) for every i at once -> (B, 1, N)
+            sums = np.matmul(g[sl].T[:, None, :], self.buffer[sl].transpose(1, 0, 2))
+            return sums[:, 0, :]
 
         return sum(self._map(one, len(g))) / n  # type: ignore[return-value]
 
@@ -848,6 +869,12 @@ def _host_block(
         loss, value, grads = _loss_and_grads(tf, p, tape, s, total, grad_sim, params)
         return value, _guarded_update(tf, state, loss, value, grads)
 
+    def read(c0: int, lo: int, hi: int, pick: Any) -> np.ndarray:
+        # references c0 + lo .. c0 + hi - 1, the step's rows: a view in memory, else
+        # read into this slice of the buffer
+        out = None if buffer is None else buffer[lo:hi]
+        return refs.bc.read(c0 + lo, c0 + hi, out=out)[:, pick]
+
     def step() -> tuple[float, bool]:
         rows = _sample_rows(tf, state, p.n, batch_rows)
         pick = slice(None) if rows is None else rows.numpy()
@@ -858,8 +885,7 @@ def _host_block(
         grad_refs = np.zeros_like(s_np)
         for c0 in range(0, p.n_ref, p.batch):
             c1 = min(c0 + p.batch, p.n_ref)
-            ref_b = refs.bc.read(c0, c1, out=buffer)[:, pick]
-            joint = work.joint(ref_b, s_np)
+            joint = work.joint(functools.partial(read, c0, pick=pick), c1 - c0, s_np)
             part, a, b, g = part_fn(
                 i_s, j_ss, joint, refs.row_log[c0:c1][:, pick], refs.row_log2[c0:c1][:, pick]
             )
@@ -1191,7 +1217,7 @@ def synthesize(
         of work per batch). Changes memory and speed, not the result.
     reference_memory
         Bytes of reference fingerprints (``C * N * N * 4``) held in memory
-        (default 512 MiB). Beyond it they go to an unnamed temporary file (in
+        (default 1 GiB). Beyond it they go to an unnamed temporary file (in
         ``TMPDIR``, deleted when the run ends, also after a crash) and every
         step reads them from there one batch at a time: memory stays bounded
         whatever the group size, at some speed (the operating system caches the
