@@ -302,7 +302,15 @@ def product_run(n_samples: int, xp: ModuleType, dtype: Any) -> int:
     return max(1, math.floor(log_max / math.log(max(n_samples, 2) * 1.01)) - 1)
 
 
-def tile_logsum(a: Rows, b: Rows | None, start: int, stop: int, *, augment: bool = False) -> Any:
+def tile_logsum(
+    a: Rows,
+    b: Rows | None,
+    start: int,
+    stop: int,
+    *,
+    augment: bool = False,
+    channel_sums: tuple[bool, bool] | None = None,
+) -> Any:
     """``sum_{start <= i < stop} log2(sum_j A_ij B_ij)`` for every channel pair.
 
     Parameters
@@ -317,10 +325,17 @@ def tile_logsum(a: Rows, b: Rows | None, start: int, stop: int, *, augment: bool
         column holds ``sum_i log2(sum_j A_ij)`` of every channel of ``a`` (its
         information) and the extra row that of ``b``, for one more row and column
         of the same product (no second pass that regenerates the rows).
+    channel_sums
+        ``(for a, for b)``: also return the per-channel sums of
+        :func:`channel_logsums` of block ``a`` (two more columns) and of block
+        ``b`` (two more rows), from the rows this tile generates anyway (no
+        second pass over them); a side not asked for has zeros there. Not with
+        ``augment``.
 
     Returns
     -------
-    array, shape ``(a.n_channels, b.n_channels)`` (``+ 1`` each with ``augment``), float64
+    array, shape ``(a.n_channels, b.n_channels)`` (``+ 1`` each with ``augment``, ``+ 2``
+    each with ``channel_sums``), float64
         The joint information is ``log2(N) - (sum over all i) / N``.
 
     Examples
@@ -336,7 +351,12 @@ def tile_logsum(a: Rows, b: Rows | None, start: int, stop: int, *, augment: bool
         raise InputError(
             f"channel blocks must share the samples; got N={a.n_samples} and N={b.n_samples}."
         )
+    if augment and channel_sums is not None:
+        raise InputError("tile_logsum: augment and channel_sums do not go together.")
     dtype = a.dtype if b is None else xp.result_type(a.dtype, b.dtype)
+    sums_a, sums_b = channel_sums if channel_sums is not None else (False, False)
+    side_a = xp.zeros((2, a.n_channels), dtype=xp.float64) if sums_a else None
+    side_b = xp.zeros((2, (a if b is None else b).n_channels), dtype=xp.float64) if sums_b else None
     extra = 1 if augment else 0
     n_a = a.n_channels + extra
     n_b = (a.n_channels if b is None else b.n_channels) + extra
@@ -356,6 +376,10 @@ def tile_logsum(a: Rows, b: Rows | None, start: int, stop: int, *, augment: bool
     for i in range(start, stop):
         rows_a = a.row(i)
         rows_b = rows_a if b is None else b.row(i)
+        if side_a is not None:  # in the rows' own dtype, as channel_logsums
+            side_a += _row_logsums(xp, rows_a)
+        if side_b is not None:
+            side_b += _row_logsums(xp, rows_b)
         if rows_a.dtype != dtype:
             rows_a = xp.astype(rows_a, dtype)
         if rows_b.dtype != dtype:
@@ -382,7 +406,24 @@ def tile_logsum(a: Rows, b: Rows | None, start: int, stop: int, *, augment: bool
         if count == run or i == stop - 1:
             acc += xp.log2(prod)  # float32 logs, float64 accumulation
             count = 0
-    return acc
+    if channel_sums is None:
+        return acc
+    zeros = xp.zeros
+    cols = side_a.T if side_a is not None else zeros((n_a, 2), dtype=xp.float64)
+    rows = side_b if side_b is not None else zeros((2, n_b), dtype=xp.float64)
+    top = xp.concat([acc, cols], axis=1)
+    bottom = xp.concat([rows, zeros((2, 2), dtype=xp.float64)], axis=1)
+    return xp.concat([top, bottom], axis=0)
+
+
+def _row_logsums(xp: ModuleType, rows: Any) -> Any:
+    """``(2, channel)`` float64: ``log2 sum_j R_ij`` and ``log2 sum_j R_ij^2`` of one row ``i``."""
+    return xp.stack(
+        [
+            xp.astype(xp.log2(xp.sum(rows, axis=1)), xp.float64),
+            xp.astype(xp.log2(xp.sum(rows * rows, axis=1)), xp.float64),
+        ]
+    )
 
 
 def _supports_out(xp: ModuleType) -> bool:
@@ -408,10 +449,7 @@ def channel_logsums(a: Rows, start: int, stop: int) -> Any:
     [[1.0], [1.0]]
     """
     xp = a.xp
-    info = xp.zeros((a.n_channels,), dtype=xp.float64)
-    repeat = xp.zeros((a.n_channels,), dtype=xp.float64)
+    out = xp.zeros((2, a.n_channels), dtype=xp.float64)
     for i in range(start, stop):
-        rows = a.row(i)
-        info += xp.astype(xp.log2(xp.sum(rows, axis=1)), xp.float64)
-        repeat += xp.astype(xp.log2(xp.sum(rows * rows, axis=1)), xp.float64)
-    return xp.stack([info, repeat])
+        out += _row_logsums(xp, a.row(i))
+    return out

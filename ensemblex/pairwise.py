@@ -230,6 +230,15 @@ def _rows(kind: str, blocks: tuple[Any, ...], start: int) -> Any:
     xp = get_namespace(mean, logvar)
     check_finite(xp, mean, "channel_mean")
     check_finite(xp, logvar, "channel_logvar")
+    if label is not None and xp.isdtype(label.dtype, "real floating"):
+        # plain xr.concat of Gaussian and label Fingerprints fills channel_label with
+        # NaN: every comparison with NaN is false, which would give BC 0 and inf bits
+        check_finite(
+            xp,
+            label,
+            "channel_label (combine Gaussian and label Fingerprints with "
+            "ensemblex.concat_fingerprints, not plain xr.concat)",
+        )
     return GaussianRows(mean, logvar, label)
 
 
@@ -242,10 +251,13 @@ def _tile_block(
     count_a: int,
     symmetric: bool,
     augment: bool,
+    channel_sums: bool = False,
 ) -> Any:
     """One tile: float64 ``sum_i log2(sum_j A_ij B_ij)`` of shape ``(Ca, Cb, 1)``.
 
-    With ``augment`` the shape is ``(Ca + 1, Cb + 1, 1)``: see
+    With ``augment`` the shape is ``(Ca + 1, Cb + 1, 1)``; with ``channel_sums``
+    ``(Ca + 2, Cb + 2, 1)``, the per-channel sums of block ``a`` filled in the
+    first column of tiles and those of block ``b`` in the first row: see
     :func:`ensemblex._kernels.tile_logsum`.
     """
     start, stop = int(rows[0]), int(rows[-1]) + 1
@@ -254,8 +266,9 @@ def _tile_block(
         b = None  # a diagonal tile: generate the rows once
     else:
         b = _rows(kinds[1], blocks[count_a:], start)
+    sides = (int(ids_b[0]) == 0, int(ids_a[0]) == 0) if channel_sums else None
     with one_blas_thread_in_pools():
-        out = tile_logsum(a, b, start, stop, augment=augment)
+        out = tile_logsum(a, b, start, stop, augment=augment, channel_sums=sides)
     return a.xp.expand_dims(out, axis=2)
 
 
@@ -349,11 +362,13 @@ class _Plan:
 
         return meta_from_array(self.meta, ndim=ndim, dtype=dtype)
 
-    def tile_sums(self, augment: bool = False) -> Any:
+    def tile_sums(self, augment: bool = False, channel_sums: bool = False) -> Any:
         """Lazy float64 ``(Ca_total, Cb_total)`` of ``sum_i log2(rowsum)`` (all tiles).
 
         With ``augment`` every tile has one more row and column (the constant
         channel of :func:`ensemblex._kernels.tile_logsum`): blocks ``(Ca+1, Cb+1)``.
+        With ``channel_sums`` two more of each (the per-channel sums, see
+        :func:`_split_channel_sums`): blocks ``(Ca+2, Cb+2)``.
         """
         import dask.array as da
         from dask.array.core import PerformanceWarning
@@ -370,7 +385,7 @@ class _Plan:
                 _tile_block,
                 "abi",
                 *args,
-                adjust_chunks={"i": 1, **({"a": _plus_one, "b": _plus_one} if augment else {})},
+                adjust_chunks={"i": 1, **_extra_chunks(augment, channel_sums)},
                 concatenate=True,
                 meta=self._meta(3, np.float64),
                 name="pairwise-tile-" + _token(self, "tile"),
@@ -378,6 +393,7 @@ class _Plan:
                 count_a=len(self.arrays_a),
                 symmetric=self.symmetric,
                 augment=augment,
+                channel_sums=channel_sums,
             )
         return part.sum(axis=2, split_every=8)
 
@@ -428,6 +444,36 @@ class _Plan:
 
 def _plus_one(n: int) -> int:
     return n + 1
+
+
+def _plus_two(n: int) -> int:
+    return n + 2
+
+
+def _extra_chunks(augment: bool, channel_sums: bool) -> dict[str, Any]:
+    """``adjust_chunks`` of the tile graph: the rows and columns a tile adds."""
+    if augment:
+        return {"a": _plus_one, "b": _plus_one}
+    if channel_sums:
+        return {"a": _plus_two, "b": _plus_two}
+    return {}
+
+
+def _split_channel_sums(sums: Any) -> tuple[Any, Any, Any]:
+    """Tile sums with per-channel sums -> (pair sums, sums of side a, sums of side b).
+
+    Block ``(a, b)`` of ``sums`` is ``(Ca + 2, Cb + 2)``: the pairs, then two
+    columns that the tiles of the first column of blocks (``b == 0``) fill with
+    block ``a``'s per-channel sums, and two rows that the tiles of the first row
+    (``a == 0``) fill with block ``b``'s. Sliced lazily, block by block.
+    """
+    import dask.array as da
+
+    n_a, n_b = sums.numblocks
+    pairs = da.block([[sums.blocks[a, b][:-2, :-2] for b in range(n_b)] for a in range(n_a)])
+    side_a = da.concatenate([sums.blocks[a, 0][:-2, -2:].T for a in range(n_a)], axis=1)
+    side_b = da.concatenate([sums.blocks[0, b][-2:, :-2] for b in range(n_b)], axis=1)
+    return pairs, side_a, side_b
 
 
 def _split_augmented(sums: Any) -> tuple[Any, Any, Any]:
@@ -573,10 +619,11 @@ def pairwise(
         info_a = info_b = _to_bits(info_sums, plan.n)
         rep_a = rep_b = _to_bits(rep_sums, plan.n)
     else:
-        sums_a, sums_b = plan.channel_sums("a"), plan.channel_sums("b")
+        # each side's per-channel sums come from the tiles of one row or column of
+        # blocks, from the rows they generate anyway: no pass of their own
+        logsum, sums_a, sums_b = _split_channel_sums(plan.tile_sums(channel_sums=True))
         info_a, rep_a = _to_bits(sums_a[0], plan.n), _to_bits(sums_a[1], plan.n)
         info_b, rep_b = _to_bits(sums_b[0], plan.n), _to_bits(sums_b[1], plan.n)
-        logsum = plan.tile_sums()
     measures = plan.measures(logsum, info_a, info_b, rep_a, rep_b)
     variables: dict[str, Any] = {}
     for k, name in enumerate(PAIRWISE_VARIABLES):

@@ -438,8 +438,9 @@ def test_non_integer_model_ids(rng):
 
 
 @pytest.mark.backends("numpy", "array_api_strict", "cupy")
-def test_block_kernel_is_namespace_clean(backend, rng):
+def test_block_kernel_is_namespace_clean(backend, rng, monkeypatch):
     """The per-task kernel uses only the array API: it runs on any namespace."""
+    import ensemblex.fingerprints as fingerprints_mod
     from ensemblex.fingerprints import _bc_block, _pad_components
 
     mean = rng.normal(size=(3, 2, 9)).astype(np.float32)
@@ -463,6 +464,17 @@ def test_block_kernel_is_namespace_clean(backend, rng):
         expected = estimators.bhattacharyya(*pair, multivariate=True)[2:6]
         expected = expected * estimators.label_coefficients(labels[c])[2:6]
         np.testing.assert_allclose(got[c], expected, atol=2e-6, rtol=1e-5)
+    # computed a channel at a time inside the block (pieces): the same values
+    monkeypatch.setattr(fingerprints_mod, "_PIECE_BYTES", 1)
+    pieces = _bc_block(
+        padded[:, :, 2:6],
+        padded_lv[:, :, 2:6],
+        padded,
+        padded_lv,
+        backend.asarray(labels[:, 2:6]),
+        backend.asarray(labels),
+    )
+    np.testing.assert_array_equal(backend.to_numpy(pieces), got)
 
 
 # -- select_channels: a lazy bc computes only the chosen channels -------------------------

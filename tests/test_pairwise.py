@@ -188,6 +188,28 @@ def test_kernel_matches_plain_reference(backend: Any, rng: np.random.Generator) 
     )
 
 
+def test_rows_in_place_by_blocks_equal_the_generic_path(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NumPy's in-place, cache-blocked rows: the generic path's values, bit for bit."""
+    import ensemblex._kernels as kernels
+
+    monkeypatch.setattr(kernels, "_CACHE_BYTES", 4000)  # blocks of 25 (float32) or 12 channels
+    mean, logvar = _params(rng, 70, 40, n_comp=3)
+    mean[5, 1], logvar[5, 1] = 0.0, 0.0  # a padding component
+    logvar[:, 2] *= 8.0  # wide log-variances as well
+    label = rng.integers(0, 3, size=(70, 40))
+    for dtype in (np.float32, np.float64):
+        rows = GaussianRows(mean.astype(dtype), logvar.astype(dtype), label)
+        generic = GaussianRows(mean.astype(dtype), logvar.astype(dtype), label)
+        generic._in_place = False
+        assert rows._in_place and len(rows._blocks) > 2
+        for i in (0, 13, 39):
+            got, want = rows.row(i), generic.row(i)
+            assert got.dtype == want.dtype == dtype
+            np.testing.assert_array_equal(got, want)
+
+
 def test_kernel_extreme_logvars_are_finite(rng: np.random.Generator) -> None:
     """Log-variances in [-30, 30] and large means stay finite in float32 (docs/design.md section 1)."""
     mean = rng.normal(scale=1e3, size=(3, 2, 40)).astype(np.float32)
@@ -261,6 +283,39 @@ def test_other_label_fingerprints(data: dict[str, Any]) -> None:
     _assert_matches(pw, _reference(data["bc"], data["bc_labels"]))
     assert list(pw["kind_b"].values) == ["label"] * 3
     assert pw.sizes == {"channel_a": 9, "channel_b": 3}
+
+
+def test_rectangular_tiles_bring_both_sides_channel_sums(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fp against other: each side's information comes from the tiles, no pass of its own."""
+    pairwise_mod = importlib.import_module("ensemblex.pairwise")  # the package exports the function
+
+    def no_second_pass(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a separate pass over the channels ran")
+
+    monkeypatch.setattr(pairwise_mod, "_channel_block", no_second_pass)
+    n_b = data["mixed"].sizes["channel"]
+    for chunk in (4, 5, max(9, n_b)):  # several blocks on both sides, uneven, a single one
+        pw = pairwise(data["fp"], data["mixed"], channel_chunk=chunk).compute()
+        _assert_matches(pw, _reference(data["bc"], data["bc_mixed"]))
+    kernel = tile_logsum(
+        GaussianRows(*_params(np.random.default_rng(1), 3, 12)),
+        GaussianRows(*_params(np.random.default_rng(2), 2, 12)),
+        0,
+        12,
+        channel_sums=(True, False),
+    )
+    assert kernel.shape == (5, 4) and (kernel[3:] == 0).all()  # b's sums not asked for
+
+
+def test_nan_labels_from_plain_concat_are_an_error(data: dict[str, Any]) -> None:
+    """xr.concat fills the label of Gaussian channels with NaN: a clear error, not inf bits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # xarray's concat defaults
+        both = xr.concat([data["fp"], data["labels"]], dim="channel")
+    with pytest.raises(ValueError, match="channel_label .*concat_fingerprints"):
+        pairwise(data["fp"], both).compute()
 
 
 def test_min_info_gives_nan_in_both_directions(data: dict[str, Any]) -> None:

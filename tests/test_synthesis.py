@@ -741,3 +741,22 @@ def test_references_streamed_from_numpy_give_the_same_run(monkeypatch, batch_row
     with pytest.warns(UserWarning, match="non-finite at step 5"):
         bad = synthesize(post, steps=300, optimizer="sgd", learning_rate=1e6, progress=False)
     assert bad.attrs["nan_step"] == 5 and np.isfinite(bad["mean"].values).all()
+
+
+def test_streamed_passes_equal_plain_float64_sums():
+    """The two passes of a streamed step (batched matmul over threads) against einsum."""
+    rng = np.random.default_rng(8)
+    n_ref, rows, n = 9, 5, 6
+    ref = rng.random((n_ref, rows, n)).astype(np.float32)
+    s, g = rng.random((rows, n)), rng.normal(size=(n_ref, rows))
+    work = syn_mod._Contractions(n_ref, rows, n)
+    try:
+        for count in (n_ref, 4, 1):  # a whole batch, and the shorter last ones
+            joint = work.joint(lambda lo, hi: ref[lo:hi], count, s)
+            exact = ref[:count].astype(np.float64)
+            np.testing.assert_allclose(joint, np.einsum("cij,ij->ci", exact, s) / n, rtol=1e-14)
+            weighted = work.weighted(g[:count])
+            want = np.einsum("ci,cij->ij", g[:count], exact) / n
+            np.testing.assert_allclose(weighted, want, rtol=1e-13, atol=1e-15)
+    finally:
+        work.close()
