@@ -210,6 +210,31 @@ def stage_synthesis(
     }
 
 
+#: issue 10's targets for the whole chain at 20,000 channels
+CHAIN_TARGET_S, STAGE_TARGET_MB = 600.0, 3072.0
+
+
+def _chain_summary(stages: list[dict[str, Any]], expected: int) -> dict[str, Any]:
+    """The whole chain: the stages' wall times added up, the largest peak, against the targets."""
+    ok = [s for s in stages if s["status"] == "ok"]
+    total = sum(s["wall_s"] for s in ok)
+    peak = max((s["peak_rss_mb"] for s in ok), default=float("nan"))
+    summary = {
+        "complete": len(ok) == expected,
+        "wall_s": total,
+        "largest_stage_peak_mb": peak,
+        "time_over_target": total / CHAIN_TARGET_S,
+        "peak_over_target": peak / STAGE_TARGET_MB,
+    }
+    print(
+        f"  whole chain{'' if summary['complete'] else ' (incomplete)'}: {total:.0f} s = "
+        f"{summary['time_over_target']:.2f} x the {CHAIN_TARGET_S:.0f}-s target; largest stage "
+        f"peak {peak:.0f} MB = {summary['peak_over_target']:.2f} x {STAGE_TARGET_MB:.0f} MB",
+        flush=True,
+    )
+    return summary
+
+
 # -- (c) cluster() alone at scale, from a synthetic Pairwise store ---------------------------
 
 
@@ -418,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["pipeline"].append(r)
                 if r["status"] != "ok" and name in ("posteriors", "compare (Zarr store)"):
                     break  # the later stages need this one
+            report["chain"] = _chain_summary(report["pipeline"], len(stages))
     if args.synthetic_cluster:
         channels, informative = args.synthetic_cluster
         print(f"(c) cluster() from a synthetic Pairwise store: {channels} channels, "

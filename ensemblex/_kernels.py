@@ -14,9 +14,10 @@ rows of one sample ``i`` are generated as a contiguous ``(channel, j)`` matrix
 and multiplied at once, in a Python loop over ``i`` of ``A_i @ B_i.T`` (the
 design's ``(i, channel, j)`` layout, one ``i`` at a time so that the generated
 rows stay in cache) into a preallocated buffer (``out=`` where the namespace
-has it, so that no fresh ``(Ca, Cb)`` array is allocated per row). A diagonal
-tile multiplies ``A_i @ A_i.T`` (NumPy uses SYRK). Three facts keep the
-per-element work small next to the GEMM:
+has it, so that no fresh ``(Ca, Cb)`` array is allocated per row; the rows
+themselves are generated in place too, on NumPy by cache-sized blocks of
+channels). A diagonal tile multiplies ``A_i @ A_i.T`` (NumPy uses SYRK).
+Three facts keep the per-element work small next to the GEMM:
 
 - every row sum is ``>= 1`` (the ``j = i`` term is ``1 * 1``) and ``<= N``, so
   the product of up to ``k = floor(log(max_float) / log(N)) - 1`` row sums
