@@ -449,7 +449,7 @@ def test_block_kernel_is_namespace_clean(backend, rng, monkeypatch):
     padded = _pad_components(backend.asarray(mean), 3)
     assert tuple(padded.shape) == (3, 3, 9)
     padded_lv = _pad_components(backend.asarray(logvar), 3)
-    block = _bc_block(
+    args = (
         padded[:, :, 2:6],
         padded_lv[:, :, 2:6],
         padded,
@@ -457,7 +457,7 @@ def test_block_kernel_is_namespace_clean(backend, rng, monkeypatch):
         backend.asarray(labels[:, 2:6]),
         backend.asarray(labels),
     )
-    got = backend.to_numpy(block)
+    got = backend.to_numpy(_bc_block(*args))
     assert got.dtype == np.float32
     for c in range(3):
         pair = (mean[c].T.astype(np.float64), logvar[c].T.astype(np.float64))
@@ -466,15 +466,7 @@ def test_block_kernel_is_namespace_clean(backend, rng, monkeypatch):
         np.testing.assert_allclose(got[c], expected, atol=2e-6, rtol=1e-5)
     # computed a channel at a time inside the block (pieces): the same values
     monkeypatch.setattr(fingerprints_mod, "_PIECE_BYTES", 1)
-    pieces = _bc_block(
-        padded[:, :, 2:6],
-        padded_lv[:, :, 2:6],
-        padded,
-        padded_lv,
-        backend.asarray(labels[:, 2:6]),
-        backend.asarray(labels),
-    )
-    np.testing.assert_array_equal(backend.to_numpy(pieces), got)
+    np.testing.assert_array_equal(backend.to_numpy(_bc_block(*args)), got)
 
 
 # -- select_channels: a lazy bc computes only the chosen channels -------------------------
